@@ -5,6 +5,7 @@
 //! and how times are shown to people (Europe/London, UK style). It does no I/O.
 
 pub mod fhir;
+pub mod names;
 pub mod nhs_number;
 pub mod time;
 

@@ -1,1 +1,228 @@
-//! placeholder
+//! The encrypted cache: one SQLCipher file holding what Lifeboat has copied from the
+//! upstream, the offline journal and the audit log.
+//!
+//! This crate owns opening the file (key, pragmas, migrations), the cached-resource tables,
+//! patient search and the sync bookkeeping tables. It knows nothing of HTTP, roles or screens.
+//! The data key is always passed in by the caller: key slots live in the access layer.
+
+mod cache;
+mod import;
+mod migrate;
+mod search;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OpenFlags};
+
+pub use cache::{CacheTx, StoredResource, SyncState};
+pub use import::{ImportError, ImportReport};
+pub use migrate::SCHEMA_VERSION;
+pub use search::{PatientMatch, SearchError};
+
+/// The 256-bit data key the cache file is encrypted with. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CacheKey([u8; 32]);
+
+impl CacheKey {
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// SQLCipher's raw-key form, `x'<64 hex digits>'`: the key is used as is, with no
+    /// passphrase derivation at open (the access layer already derived and unwrapped it).
+    fn pragma_value(&self) -> String {
+        let hex: String = self.0.iter().map(|b| format!("{b:02x}")).collect();
+        format!("\"x'{hex}'\"")
+    }
+}
+
+impl std::fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CacheKey(***)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the cache file {0} cannot be opened with this key: the key is wrong or the file is not a Lifeboat cache"
+    )]
+    WrongKeyOrNotACache(PathBuf),
+    #[error(
+        "the cache file was written by a newer Lifeboat (schema {found}; this version knows up to {known}); update Lifeboat, the file has not been changed"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("cache database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// An open cache file. One connection; open another `Store` on the same file for another
+/// thread (WAL lets readers carry on while a sync writes).
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if absent) the cache at `path` with `key`, and brings its schema up
+    /// to date. A wrong key, a plain SQLite file or a newer schema is refused, unchanged.
+    pub fn open(path: impl AsRef<Path>, key: &CacheKey) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // SQLCipher reports decryption failures on stderr by default; the caller gets a
+        // typed error instead, so keep stderr clean.
+        let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE;");
+        conn.execute_batch(&format!("PRAGMA key = {};", key.pragma_value()))?;
+        // The first read is what proves the key: a wrong key or a plain file fails here.
+        if conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .is_err()
+        {
+            return Err(StoreError::WrongKeyOrNotACache(path));
+        }
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 10000;",
+        )?;
+        let mut store = Self { conn, path };
+        migrate::migrate(&mut store.conn)?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// Starts a write transaction (IMMEDIATE: takes the write lock now, so two writers
+    /// queue instead of failing halfway).
+    pub fn transaction(&mut self) -> Result<CacheTx<'_>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        Ok(CacheTx::new(tx))
+    }
+
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM setting WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+}
+
+/// How times are written to the cache: fixed-width UTC so text order is time order.
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub(crate) fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    pub fn key() -> CacheKey {
+        CacheKey::from_bytes([7; 32])
+    }
+
+    pub fn open_temp() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path().join("cache.db"), &key()).expect("open cache");
+        (dir, store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+
+    #[test]
+    fn opens_a_new_cache_and_reopens_it_with_the_same_key() {
+        let (dir, store) = open_temp();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        drop(store);
+        let again = Store::open(dir.path().join("cache.db"), &key()).unwrap();
+        assert_eq!(again.schema_version().unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_wrong_key_is_refused_cleanly() {
+        let (dir, store) = open_temp();
+        drop(store);
+        let err = Store::open(dir.path().join("cache.db"), &CacheKey::from_bytes([8; 32]))
+            .err()
+            .expect("wrong key must fail");
+        assert!(matches!(err, StoreError::WrongKeyOrNotACache(_)), "{err}");
+    }
+
+    #[test]
+    fn the_file_is_unreadable_as_plain_sqlite() {
+        let (dir, store) = open_temp();
+        drop(store);
+        let path = dir.path().join("cache.db");
+        // Without a key SQLCipher is plain SQLite: it must see no schema, only noise.
+        let plain = Connection::open(&path).unwrap();
+        let read = plain.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        });
+        assert!(
+            read.is_err(),
+            "an encrypted cache must not read as plain SQLite"
+        );
+        // And the bytes on disk carry no SQLite header nor any table name.
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(!bytes.starts_with(b"SQLite format 3"));
+        assert!(!bytes.windows(7).any(|w| w == b"patient"));
+    }
+
+    #[test]
+    fn a_plain_sqlite_file_is_refused_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plain.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch("PRAGMA key = ''; CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+                .unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+        assert!(matches!(
+            Store::open(&path, &key()),
+            Err(StoreError::WrongKeyOrNotACache(_))
+        ));
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "file must be left as it was"
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! The test upstream as a child process: the Medplum-based FHIR R4 server in
+//! `tests/upstream/server.mjs`, loaded with a fixture practice, listening on a free port on
+//! 127.0.0.1, with its fault-injection and request-statistics endpoints. It exits when this
+//! handle is dropped, and by itself if this process dies (it watches its stdin).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub struct TestUpstream {
+    child: Child,
+    /// FHIR base URL, e.g. `http://127.0.0.1:41234/fhir`.
+    pub base_url: String,
+    /// Server root, for the control endpoints.
+    pub root: String,
+    /// Resources loaded at start, by type.
+    pub loaded: Value,
+    http: reqwest::Client,
+}
+
+/// The repository's root (where `tests/upstream` lives).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("the cli crate sits two levels below the repository root")
+        .to_path_buf()
+}
+
+impl TestUpstream {
+    /// Starts the server on `fixtures` (a folder of NDJSON files) and waits until it is ready.
+    pub fn start(fixtures: &Path) -> Result<Self, String> {
+        let server = repo_root().join("tests/upstream/server.mjs");
+        if !repo_root()
+            .join("tests/upstream/node_modules/@medplum")
+            .exists()
+        {
+            return Err(
+                "the test upstream's packages are not installed: run `npm ci` in tests/upstream (scripts/test does it)"
+                    .into(),
+            );
+        }
+        let mut child = Command::new("node")
+            .arg(&server)
+            .arg("--fixtures")
+            .arg(fixtures)
+            .args(["--port", "0", "--exit-with-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start node for the test upstream: {e}"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or("no stdout from the test upstream")?;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(|e| format!("reading the test upstream's ready line: {e}"))?;
+        let ready: Value = serde_json::from_str(&line).map_err(|_| {
+            let _ = child.kill();
+            format!("the test upstream did not start (its first line was {line:?})")
+        })?;
+        let base_url = ready["base"]
+            .as_str()
+            .ok_or("ready line without base")?
+            .to_string();
+        let root = base_url.trim_end_matches("/fhir").to_string();
+        Ok(Self {
+            child,
+            base_url,
+            root,
+            loaded: ready["loaded"].clone(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .map_err(|e| e.to_string())?,
+        })
+    }
+
+    async fn control(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let mut req = self.http.request(method, format!("{}/{path}", self.root));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| format!("control {path}: {e}"))?;
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(format!("control {path}: {status} {v}"));
+        }
+        Ok(v)
+    }
+
+    /// Sets the fault mode, e.g. `{"mode": "error", "status": 503, "count": 2}`.
+    pub async fn fault(&self, setting: Value) -> Result<Value, String> {
+        self.control(reqwest::Method::POST, "$fault", Some(setting))
+            .await
+    }
+
+    /// Back to normal service.
+    pub async fn heal(&self) -> Result<Value, String> {
+        self.fault(serde_json::json!({"mode": "none"})).await
+    }
+
+    /// Requests served since the last reset: `{"requests": n, "byPath": {...}, "recent": [...]}`.
+    pub async fn stats(&self) -> Result<Value, String> {
+        self.control(reqwest::Method::GET, "$stats", None).await
+    }
+
+    pub async fn reset_stats(&self) -> Result<Value, String> {
+        self.control(reqwest::Method::POST, "$stats/reset", None)
+            .await
+    }
+
+    /// A plain FHIR call, as the practice's own system would make it (not through Lifeboat).
+    pub async fn fhir(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value), String> {
+        let mut req = self
+            .http
+            .request(
+                method,
+                format!("{}/{}", self.base_url, path.trim_start_matches('/')),
+            )
+            .header("Accept", "application/fhir+json");
+        if let Some(b) = body {
+            req = req
+                .header("Content-Type", "application/fhir+json")
+                .body(b.to_string());
+        }
+        let resp = req.send().await.map_err(|e| format!("FHIR {path}: {e}"))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.map_err(|e| e.to_string())?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+}
+
+impl Drop for TestUpstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,649 @@
+//! Sync: keeps the cache a faithful copy of the upstream.
+//!
+//! Per resource type, a first (initial) pass pages through everything in scope, each page
+//! written in one transaction together with its checkpoint (the next page's URL), so a sync
+//! that is killed resumes from the last committed page and never half-writes. Later passes
+//! are incremental: `_lastUpdated=gt<checkpoint>`, then a cheap id listing to find deletions
+//! (neither Medplum nor GP Connect offers type-level history). Slots and appointments are
+//! kept for a window around today. The checkpoint is the upstream's own clock, never ours.
+//!
+//! Initial sync fetches the day's work first: schedules, slots and appointments, then the
+//! summaries of patients booked in the next few days, then everyone else.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use lifeboat_model::{CachedResource, Clock, ResourceKind};
+use lifeboat_store::{CacheKey, Store, StoreError, SyncState};
+use lifeboat_upstream::{SearchPage, Upstream, UpstreamError};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::writer::{Writer, WriterGone};
+
+/// The order types are fetched in: the day's appointment book first.
+const SYNC_ORDER: [ResourceKind; 14] = [
+    ResourceKind::Practitioner,
+    ResourceKind::Location,
+    ResourceKind::Schedule,
+    ResourceKind::Slot,
+    ResourceKind::Appointment,
+    ResourceKind::Patient,
+    ResourceKind::Flag,
+    ResourceKind::AllergyIntolerance,
+    ResourceKind::MedicationStatement,
+    ResourceKind::MedicationRequest,
+    ResourceKind::Condition,
+    ResourceKind::Observation,
+    ResourceKind::Immunization,
+    ResourceKind::Encounter,
+];
+
+const PHASE_INITIAL: &str = "initial";
+/// Settings: when the last complete sync started (what "data as of" means), and the last
+/// sync failure (empty once a sync succeeds).
+pub const DATA_AS_OF: &str = "sync.data_as_of";
+pub const LAST_ERROR: &str = "sync.last_error";
+const PHASE_COMPLETE: &str = "complete";
+
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    pub page_size: u32,
+    /// Slots and appointments are kept from this many days back...
+    pub days_back: i64,
+    /// ...to this many days ahead.
+    pub days_ahead: i64,
+    /// Patients booked within this many days get their summaries fetched first.
+    pub priority_days: i64,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        Self {
+            page_size: 500,
+            days_back: 14,
+            days_ahead: 42,
+            priority_days: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum PassKind {
+    /// First copy (or its resumption).
+    Initial,
+    /// Booked patients' summaries, ahead of the full patient list.
+    Priority,
+    Incremental,
+    /// Listing ids to find what the upstream deleted.
+    Deletions,
+}
+
+/// Reported after every page, for progress bars.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncProgress {
+    pub kind: ResourceKind,
+    pub pass: PassKind,
+    pub done: u64,
+    pub total: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KindReport {
+    pub fetched: u64,
+    pub written: u64,
+    pub rejected: u64,
+    pub removed: u64,
+    pub requests: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncReport {
+    pub kinds: Vec<(ResourceKind, PassKind, KindReport)>,
+    pub elapsed_ms: u64,
+}
+
+impl SyncReport {
+    pub fn total(&self) -> KindReport {
+        self.kinds
+            .iter()
+            .fold(KindReport::default(), |mut t, (_, _, k)| {
+                t.fetched += k.fetched;
+                t.written += k.written;
+                t.rejected += k.rejected;
+                t.removed += k.removed;
+                t.requests += k.requests;
+                t
+            })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("sync of {kind} stopped: {source}")]
+    Upstream {
+        kind: ResourceKind,
+        #[source]
+        source: UpstreamError,
+    },
+    #[error("sync stopped: {0}")]
+    Store(#[from] StoreError),
+    #[error("sync stopped: the cache writer stopped unexpectedly")]
+    WriterGone,
+}
+
+impl From<WriterGone> for SyncError {
+    fn from(_: WriterGone) -> Self {
+        Self::WriterGone
+    }
+}
+
+/// Runs syncs of one cache against one upstream.
+pub struct Syncer {
+    upstream: Arc<Upstream>,
+    db: std::path::PathBuf,
+    key: CacheKey,
+    clock: Arc<dyn Clock>,
+    settings: SyncSettings,
+}
+
+/// The window slots and appointments are kept for.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Syncer {
+    pub fn new(
+        upstream: Arc<Upstream>,
+        db: impl Into<std::path::PathBuf>,
+        key: CacheKey,
+        clock: Arc<dyn Clock>,
+        settings: SyncSettings,
+    ) -> Self {
+        Self {
+            upstream,
+            db: db.into(),
+            key,
+            clock,
+            settings,
+        }
+    }
+
+    /// One sync of every type: initial where a type has never completed (resuming where it
+    /// stopped), incremental otherwise.
+    pub async fn run(
+        &self,
+        progress: Option<mpsc::UnboundedSender<SyncProgress>>,
+    ) -> Result<SyncReport, SyncError> {
+        let started = Instant::now();
+        let as_of = self.clock.now();
+        let writer = Writer::spawn(Store::open(&self.db, &self.key)?);
+        let run = Run {
+            syncer: self,
+            writer,
+            progress,
+            window: self.window(),
+        };
+        let result = run.all_kinds().await;
+        let outcome = match &result {
+            Ok(_) => (DATA_AS_OF, ts(as_of)),
+            Err(e) => (LAST_ERROR, format!("{} {e}", ts(as_of))),
+        };
+        let recorded = run
+            .writer
+            .run(move |store: &mut Store| {
+                let tx = store.transaction()?;
+                tx.set_setting(outcome.0, &outcome.1)?;
+                if outcome.0 == DATA_AS_OF {
+                    tx.set_setting(LAST_ERROR, "")?;
+                }
+                tx.commit()
+            })
+            .await;
+        if !matches!(recorded, Ok(Ok(()))) {
+            tracing::warn!("could not record the sync outcome in the cache");
+        }
+        Ok(SyncReport {
+            kinds: result?,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    fn window(&self) -> Window {
+        let today = self.clock.today_in_london();
+        let midnight = |d: chrono::NaiveDate| {
+            lifeboat_model::time::london_to_utc(d.and_hms_opt(0, 0, 0).expect("midnight exists"))
+        };
+        Window {
+            from: midnight(today - chrono::Days::new(self.settings.days_back as u64)),
+            to: midnight(today + chrono::Days::new(self.settings.days_ahead as u64 + 1)),
+        }
+    }
+
+    /// The search URL for a type, in scope (window) and with the page size.
+    fn search_url(&self, kind: ResourceKind, window: Window, extra: &str) -> String {
+        let scope = match kind {
+            ResourceKind::Slot => format!("&start=ge{}&start=lt{}", ts(window.from), ts(window.to)),
+            ResourceKind::Appointment => {
+                format!("&date=ge{}&date=lt{}", ts(window.from), ts(window.to))
+            }
+            _ => String::new(),
+        };
+        self.upstream.url(&format!(
+            "{kind}?_count={}{scope}{extra}",
+            self.settings.page_size
+        ))
+    }
+}
+
+fn states_complete(states: &[SyncState], kind: ResourceKind) -> bool {
+    states
+        .iter()
+        .any(|s| s.kind == kind && s.phase == PHASE_COMPLETE)
+}
+
+/// One sync run: the writer thread and the progress channel.
+struct Run<'a> {
+    syncer: &'a Syncer,
+    writer: Writer,
+    progress: Option<mpsc::UnboundedSender<SyncProgress>>,
+    window: Window,
+}
+
+/// What a page write changed.
+struct PageOutcome {
+    state: SyncState,
+    written: u64,
+    rejected: u64,
+}
+
+impl Run<'_> {
+    async fn all_kinds(&self) -> Result<Vec<(ResourceKind, PassKind, KindReport)>, SyncError> {
+        let states = self.writer.run(|s: &mut Store| s.sync_states()).await??;
+        let mut kinds = Vec::new();
+        for kind in SYNC_ORDER {
+            let state = states.iter().find(|s| s.kind == kind).cloned();
+            let (pass, report) = match state {
+                Some(s) if s.phase == PHASE_COMPLETE => {
+                    let mut report = self.incremental(kind, s).await?;
+                    report.removed += self.deletions(kind, &mut report).await?;
+                    (PassKind::Incremental, report)
+                }
+                resumable => (PassKind::Initial, self.initial(kind, resumable).await?),
+            };
+            kinds.push((kind, pass, report));
+            if kind == ResourceKind::Appointment && !states_complete(&states, ResourceKind::Patient)
+            {
+                kinds.push(self.priority().await?);
+            }
+        }
+        Ok(kinds)
+    }
+
+    async fn fetch(&self, kind: ResourceKind, url: &str) -> Result<SearchPage, SyncError> {
+        self.syncer
+            .upstream
+            .search_page(url)
+            .await
+            .map_err(|source| SyncError::Upstream { kind, source })
+    }
+
+    fn report(&self, kind: ResourceKind, pass: PassKind, done: u64, total: Option<u64>) {
+        if let Some(p) = &self.progress {
+            let _ = p.send(SyncProgress {
+                kind,
+                pass,
+                done,
+                total,
+            });
+        }
+    }
+
+    /// Pages from `url` to the end, each page written with `state` advanced; downloads
+    /// the next page while the writer stores the last. Returns the final state.
+    async fn pages(
+        &self,
+        kind: ResourceKind,
+        pass: PassKind,
+        mut url: String,
+        mut state: SyncState,
+        persist: bool,
+        report: &mut KindReport,
+    ) -> Result<SyncState, SyncError> {
+        let mut pending: Option<oneshot::Receiver<Result<PageOutcome, StoreError>>> = None;
+        let now = self.syncer.clock.now();
+        loop {
+            let page = self.fetch(kind, &url).await?;
+            report.requests += 1;
+            report.fetched += page.resources.len() as u64;
+            if let Some(done) = pending.take() {
+                let outcome = done.await.map_err(|_| SyncError::WriterGone)??;
+                report.written += outcome.written;
+                report.rejected += outcome.rejected;
+                state = outcome.state;
+                self.report(kind, pass, state.done, state.total);
+            }
+            if state.started_at.is_none() {
+                // The upstream's clock, so the checkpoint never depends on ours.
+                state.started_at = Some(page.server_time.unwrap_or(now));
+            }
+            if state.total.is_none() {
+                state.total = page.total;
+            }
+            let next = page.next.clone();
+            let mut job_state = state.clone();
+            job_state.next_url = next.clone();
+            if next.is_none() && persist {
+                job_state.phase = PHASE_COMPLETE.to_string();
+                job_state.completed_at = Some(now);
+            }
+            pending = Some(
+                self.writer
+                    .submit(move |store: &mut Store| {
+                        write_page(store, kind, page.resources, job_state, now, persist)
+                    })
+                    .await?,
+            );
+            match next {
+                Some(n) => url = n,
+                None => break,
+            }
+        }
+        if let Some(done) = pending {
+            let outcome = done.await.map_err(|_| SyncError::WriterGone)??;
+            report.written += outcome.written;
+            report.rejected += outcome.rejected;
+            state = outcome.state;
+            self.report(kind, pass, state.done, state.total);
+        }
+        Ok(state)
+    }
+
+    async fn initial(
+        &self,
+        kind: ResourceKind,
+        resumable: Option<SyncState>,
+    ) -> Result<KindReport, SyncError> {
+        let mut report = KindReport::default();
+        let (url, state) = match resumable {
+            Some(s) if s.phase == PHASE_INITIAL && s.next_url.is_some() => {
+                tracing::info!(%kind, done = s.done, "resuming initial sync");
+                (s.next_url.clone().unwrap_or_default(), s)
+            }
+            _ => (
+                self.syncer.search_url(kind, self.window, ""),
+                blank_state(kind, PHASE_INITIAL),
+            ),
+        };
+        self.pages(kind, PassKind::Initial, url, state, true, &mut report)
+            .await?;
+        self.remember_window(kind).await?;
+        Ok(report)
+    }
+
+    async fn incremental(
+        &self,
+        kind: ResourceKind,
+        prior: SyncState,
+    ) -> Result<KindReport, SyncError> {
+        let mut report = KindReport::default();
+        let since = prior.high_water.or(prior.started_at);
+        let extra = since
+            .map(|t| format!("&_lastUpdated=gt{}", ts(t)))
+            .unwrap_or_default();
+        let url = self.syncer.search_url(kind, self.window, &extra);
+        let state = SyncState {
+            done: 0,
+            total: None,
+            started_at: None,
+            next_url: None,
+            ..prior.clone()
+        };
+        // Not persisted page by page: a pass cut short starts again from the old checkpoint.
+        let end = self
+            .pages(kind, PassKind::Incremental, url, state, false, &mut report)
+            .await?;
+        // Restore the cumulative count; keep the new checkpoint.
+        let final_state = SyncState {
+            done: prior.done + report.written,
+            total: None,
+            ..end
+        };
+        self.writer
+            .run(move |store: &mut Store| {
+                let tx = store.transaction()?;
+                tx.save_sync_state(&final_state)?;
+                tx.commit()
+            })
+            .await??;
+        report.requests += self.extend_window(kind, &mut report).await?;
+        Ok(report)
+    }
+
+    /// Windowed types: when today's window reaches further ahead than what was fetched,
+    /// fetch the new days (they may hold slots nobody has touched, so `_lastUpdated`
+    /// would never bring them), and forget what fell out behind.
+    async fn extend_window(
+        &self,
+        kind: ResourceKind,
+        report: &mut KindReport,
+    ) -> Result<u64, SyncError> {
+        if !matches!(kind, ResourceKind::Slot | ResourceKind::Appointment) {
+            return Ok(0);
+        }
+        let key = window_key(kind);
+        let fetched_to = self
+            .writer
+            .run(move |store: &mut Store| store.setting(&key))
+            .await??
+            .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+            .map(|t| t.with_timezone(&Utc));
+        let before = report.requests;
+        if let Some(fetched_to) = fetched_to.filter(|t| *t < self.window.to) {
+            let gap = Window {
+                from: fetched_to.max(self.window.from),
+                to: self.window.to,
+            };
+            let url = self.syncer.search_url(kind, gap, "");
+            let scratch = blank_state(kind, PHASE_COMPLETE);
+            self.pages(kind, PassKind::Incremental, url, scratch, false, report)
+                .await?;
+        }
+        let from = self.window.from;
+        report.removed += self
+            .writer
+            .run(move |store: &mut Store| {
+                let tx = store.transaction()?;
+                let n = tx.remove_starting_before(kind, from)?;
+                tx.commit()?;
+                Ok::<_, StoreError>(n)
+            })
+            .await??;
+        self.remember_window(kind).await?;
+        Ok(report.requests - before)
+    }
+
+    async fn remember_window(&self, kind: ResourceKind) -> Result<(), SyncError> {
+        if !matches!(kind, ResourceKind::Slot | ResourceKind::Appointment) {
+            return Ok(());
+        }
+        let (key, to) = (window_key(kind), ts(self.window.to));
+        self.writer
+            .run(move |store: &mut Store| {
+                let tx = store.transaction()?;
+                tx.set_setting(&key, &to)?;
+                tx.commit()
+            })
+            .await??;
+        Ok(())
+    }
+
+    /// Lists the upstream's ids (in scope) and removes cached resources it no longer has.
+    async fn deletions(
+        &self,
+        kind: ResourceKind,
+        report: &mut KindReport,
+    ) -> Result<u64, SyncError> {
+        let mut upstream_ids = BTreeSet::new();
+        let mut url = self.syncer.search_url(kind, self.window, "&_elements=id");
+        loop {
+            let page = self.fetch(kind, &url).await?;
+            report.requests += 1;
+            for raw in &page.resources {
+                if let Some(id) = resource_id(raw) {
+                    upstream_ids.insert(id);
+                }
+            }
+            self.report(
+                kind,
+                PassKind::Deletions,
+                upstream_ids.len() as u64,
+                page.total,
+            );
+            match page.next {
+                Some(n) => url = n,
+                None => break,
+            }
+        }
+        let window = self.window;
+        let removed = self
+            .writer
+            .run(move |store: &mut Store| {
+                let cached = match kind {
+                    ResourceKind::Slot | ResourceKind::Appointment => {
+                        store.ids_starting_between(kind, window.from, window.to)?
+                    }
+                    _ => store.ids(kind)?,
+                };
+                let tx = store.transaction()?;
+                let mut removed = 0;
+                for id in cached.iter().filter(|id| !upstream_ids.contains(*id)) {
+                    removed += u64::from(tx.remove_resource(kind, id)?);
+                }
+                tx.commit()?;
+                Ok::<_, StoreError>(removed)
+            })
+            .await??;
+        Ok(removed)
+    }
+
+    /// Summaries of the patients booked in the next few days, before the full patient list,
+    /// so a practice that goes down mid-sync still has what the day needs.
+    async fn priority(&self) -> Result<(ResourceKind, PassKind, KindReport), SyncError> {
+        let now = self.syncer.clock.now();
+        let until = now + chrono::Duration::days(self.syncer.settings.priority_days);
+        let ids = self
+            .writer
+            .run(move |store: &mut Store| store.patients_booked_between(now, until))
+            .await??;
+        let mut report = KindReport::default();
+        for chunk in ids.chunks(50) {
+            for kind in SYNC_ORDER
+                .into_iter()
+                .filter(|k| *k == ResourceKind::Patient || k.is_clinical())
+            {
+                let filter = if kind == ResourceKind::Patient {
+                    format!("&_id={}", chunk.join(","))
+                } else {
+                    let refs: Vec<String> =
+                        chunk.iter().map(|id| format!("Patient/{id}")).collect();
+                    format!("&patient={}", refs.join(","))
+                };
+                let url = self.syncer.search_url(kind, self.window, &filter);
+                let scratch = blank_state(kind, PHASE_INITIAL);
+                self.pages(kind, PassKind::Priority, url, scratch, false, &mut report)
+                    .await?;
+            }
+        }
+        Ok((ResourceKind::Patient, PassKind::Priority, report))
+    }
+}
+
+fn blank_state(kind: ResourceKind, phase: &str) -> SyncState {
+    SyncState {
+        kind,
+        phase: phase.to_string(),
+        next_url: None,
+        high_water: None,
+        done: 0,
+        total: None,
+        started_at: None,
+        completed_at: None,
+    }
+}
+
+fn window_key(kind: ResourceKind) -> String {
+    format!("sync.window_to.{kind}")
+}
+
+fn resource_id(raw: &RawValue) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        id: Option<String>,
+    }
+    serde_json::from_str::<IdOnly>(raw.get()).ok()?.id
+}
+
+/// Writes one page in one transaction: every well-formed resource, a rejection record for
+/// each malformed one, and (when `persist`) the type's sync state. All or nothing.
+fn write_page(
+    store: &mut Store,
+    kind: ResourceKind,
+    resources: Vec<Box<RawValue>>,
+    mut state: SyncState,
+    now: DateTime<Utc>,
+    persist: bool,
+) -> Result<PageOutcome, StoreError> {
+    let tx = store.transaction()?;
+    let (mut written, mut rejected) = (0u64, 0u64);
+    let mut max_seen = state.high_water;
+    for (i, raw) in resources.iter().enumerate() {
+        match CachedResource::from_json(raw.get()) {
+            Ok(r) if r.kind == kind => {
+                tx.upsert_resource(&r, now)?;
+                tx.clear_rejection(kind, &r.id)?;
+                max_seen = max_seen.max(Some(r.last_updated));
+                written += 1;
+            }
+            outcome => {
+                let reason = match outcome {
+                    Ok(r) => format!("a {} arrived in a {kind} search", r.kind),
+                    Err(e) => e.to_string(),
+                };
+                let id = resource_id(raw).unwrap_or_else(|| format!("(no id, entry {})", i + 1));
+                tracing::warn!(%kind, %reason, "refused a resource from the upstream");
+                tx.record_rejection(kind, &id, &reason, now)?;
+                rejected += 1;
+            }
+        }
+    }
+    state.done += written + rejected;
+    state.high_water = if state.phase == PHASE_COMPLETE && state.next_url.is_none() {
+        // Pass finished: the checkpoint may not pass the pass's start on the upstream's
+        // clock, or a change made while we paged could fall behind it.
+        match (max_seen, state.started_at) {
+            (Some(seen), Some(start)) => Some(seen.min(start)),
+            (seen, start) => seen.or(start),
+        }
+    } else {
+        max_seen
+    };
+    if persist {
+        tx.save_sync_state(&state)?;
+    }
+    tx.commit()?;
+    Ok(PageOutcome {
+        state,
+        written,
+        rejected,
+    })
+}

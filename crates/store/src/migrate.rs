@@ -1,0 +1,111 @@
+//! The schema runner: numbered SQL files from `migrations/`, embedded at build, applied in
+//! order inside one immediate transaction, the version kept in `PRAGMA user_version`.
+//! A fresh cache replays the same chain as an upgraded one, so there is one path, no drift.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::{Result, StoreError};
+
+/// Each entry upgrades the schema from its index to its index + 1.
+const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/0001_cache.sql")];
+
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    migrate_with(conn, MIGRATIONS)
+}
+
+fn migrate_with(conn: &mut Connection, migrations: &[&str]) -> Result<()> {
+    let known = migrations.len() as i64;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > known {
+        return Err(StoreError::SchemaTooNew { found, known });
+    }
+    for (i, sql) in migrations.iter().enumerate().skip(found as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Store;
+    use crate::testing::*;
+
+    #[test]
+    fn a_fresh_cache_gets_every_migration() {
+        let (_dir, store) = open_temp();
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        let tables: i64 = store
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN
+                 ('patient','slot','appointment','clinical_entry','journal','audit','sync_state')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 7);
+    }
+
+    #[test]
+    fn an_older_cache_is_upgraded_in_order_and_keeps_its_data() {
+        let (_dir, mut store) = open_temp();
+        let extra = "CREATE TABLE later (x TEXT); INSERT INTO later VALUES ('from 2');";
+        store
+            .conn
+            .execute_batch("INSERT INTO setting VALUES ('kept', 'yes');")
+            .unwrap();
+        migrate_with(&mut store.conn, &[MIGRATIONS[0], extra]).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 2);
+        assert_eq!(store.setting("kept").unwrap().as_deref(), Some("yes"));
+        let x: String = store
+            .conn
+            .query_row("SELECT x FROM later", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(x, "from 2");
+        // Running the chain again changes nothing.
+        migrate_with(&mut store.conn, &[MIGRATIONS[0], extra]).unwrap();
+        let n: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM later", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_and_left_unchanged() {
+        let (dir, store) = open_temp();
+        store.conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(store);
+        let err = Store::open(dir.path().join("cache.db"), &key())
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(err, StoreError::SchemaTooNew { found: 99, known } if known == SCHEMA_VERSION),
+            "{err}"
+        );
+        assert!(err.to_string().contains("newer Lifeboat"));
+    }
+
+    #[test]
+    fn a_failing_migration_leaves_the_schema_as_it_was() {
+        let (_dir, mut store) = open_temp();
+        let broken = "CREATE TABLE half (x); THIS IS NOT SQL;";
+        assert!(migrate_with(&mut store.conn, &[MIGRATIONS[0], broken]).is_err());
+        assert_eq!(store.schema_version().unwrap(), 1);
+        let half: i64 = store
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'half'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(half, 0);
+    }
+}

@@ -1,0 +1,167 @@
+//! Shared by the integration tests: the test upstream with the fixture practice, temporary
+//! caches, and comparing caches resource by resource.
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use lifeboat_engine::{SyncSettings, Syncer};
+use lifeboat_model::{Clock, FixedClock, NhsNumber, ResourceKind, SystemClock};
+use lifeboat_store::{CacheKey, Store};
+use lifeboat_upstream::{Upstream, UpstreamConfig};
+use serde_json::{Value, json};
+
+pub use lifeboat_cli::test_upstream::{TestUpstream, repo_root};
+
+/// The checked-in practice is anchored on Fri 19 Jul 2024; tests run "on" that morning.
+pub fn fixture_now() -> DateTime<Utc> {
+    "2024-07-19T08:30:00Z".parse().expect("valid instant")
+}
+
+pub fn fixture_today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2024, 7, 19).expect("valid date")
+}
+
+pub fn practice_upstream() -> TestUpstream {
+    TestUpstream::start(&repo_root().join("fixtures/practice-200"))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The window filter the engine applies for a type on the fixture day.
+pub fn window_filter(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::Slot => "&start=ge2024-07-04T23:00:00.000Z&start=lt2024-08-31T23:00:00.000Z",
+        ResourceKind::Appointment => {
+            "&date=ge2024-07-04T23:00:00.000Z&date=lt2024-08-31T23:00:00.000Z"
+        }
+        _ => "",
+    }
+}
+
+pub const KEY_HEX: &str = "0707070707070707070707070707070707070707070707070707070707070707";
+
+pub struct TempCache {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+    pub key: CacheKey,
+}
+
+impl TempCache {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("cache.db");
+        Self {
+            _dir: dir,
+            path,
+            key: CacheKey::from_bytes([7; 32]),
+        }
+    }
+
+    pub fn open(&self) -> Store {
+        Store::open(&self.path, &self.key).expect("open cache")
+    }
+
+    /// Every cached resource: (kind, id) -> (versionId, lastUpdated, raw JSON).
+    pub fn dump(&self) -> BTreeMap<(ResourceKind, String), (String, DateTime<Utc>, String)> {
+        let store = self.open();
+        let mut out = BTreeMap::new();
+        for kind in ResourceKind::ALL {
+            for id in store.ids(kind).expect("ids") {
+                let r = store
+                    .resource(kind, &id)
+                    .expect("read")
+                    .expect("listed id exists");
+                out.insert((kind, id), (r.version_id, r.last_updated, r.raw));
+            }
+        }
+        out
+    }
+}
+
+/// Short timeouts and backoffs so fault tests finish quickly.
+pub fn upstream_client(up: &TestUpstream) -> Upstream {
+    let mut c = UpstreamConfig::new(&up.base_url);
+    c.timeout = std::time::Duration::from_millis(1500);
+    c.max_attempts = 4;
+    c.backoff_base = std::time::Duration::from_millis(20);
+    c.backoff_max = std::time::Duration::from_millis(200);
+    Upstream::new(c).expect("client")
+}
+
+/// A syncer "on" the fixture day.
+pub fn syncer(up: &TestUpstream, cache: &TempCache, settings: SyncSettings) -> Syncer {
+    syncer_with_clock(
+        up,
+        cache,
+        settings,
+        Arc::new(FixedClock::new(fixture_now())),
+    )
+}
+
+pub fn syncer_with_clock(
+    up: &TestUpstream,
+    cache: &TempCache,
+    settings: SyncSettings,
+    clock: Arc<dyn Clock>,
+) -> Syncer {
+    Syncer::new(
+        Arc::new(upstream_client(up)),
+        &cache.path,
+        cache.key.clone(),
+        clock,
+        settings,
+    )
+}
+
+/// A 200-patient practice generated for today (for tests that run the real `lifeboat`
+/// binary, which keeps real time), and the upstream serving it.
+pub fn todays_practice_upstream() -> (TestUpstream, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spec = lifeboat_fixtures::PracticeSpec {
+        anchor: SystemClock.today_in_london(),
+        ..lifeboat_fixtures::PracticeSpec::default()
+    };
+    lifeboat_fixtures::write_ndjson(&spec, dir.path()).expect("generate practice");
+    let up = TestUpstream::start(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    (up, dir)
+}
+
+/// A new, valid UK Core patient as the practice's own system would register one.
+pub fn new_patient(family: &str) -> Value {
+    let seed: u32 = family.bytes().map(u32::from).sum();
+    let nhs = (0..1000u32)
+        .find_map(|i| {
+            let s = format!("{:09}", 888_000_000 + seed * 1000 + i);
+            NhsNumber::from_first_nine(std::array::from_fn(|k| s.as_bytes()[k] - b'0'))
+        })
+        .expect("a valid number nearby");
+    json!({
+        "resourceType": "Patient",
+        "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": nhs.as_digits()}],
+        "name": [{"use": "official", "family": family, "given": ["Test"]}],
+        "gender": "unknown",
+        "birthDate": "1980-01-01"
+    })
+}
+
+/// `lifeboat sync` as a separate process against the test upstream, with `page_size`.
+pub fn lifeboat_sync_process(up: &TestUpstream, cache: &TempCache, page_size: u32) -> Child {
+    let config = cache.path.with_extension("toml");
+    std::fs::write(&config, format!("[sync]\npage_size = {page_size}\n")).expect("write config");
+    Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+        .arg("sync")
+        .arg("--config")
+        .arg(&config)
+        .arg("--db")
+        .arg(&cache.path)
+        .arg("--upstream")
+        .arg(&up.base_url)
+        .env("LIFEBOAT_CACHE_KEY", KEY_HEX)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start lifeboat sync")
+}

@@ -1,0 +1,406 @@
+//! Sync against the real test upstream (Medplum behind tests/upstream/server.mjs) with the
+//! checked-in 200-patient fixture practice.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use lifeboat_engine::{SyncError, SyncSettings, Syncer};
+use lifeboat_model::ResourceKind;
+use lifeboat_upstream::{Method, UpstreamError};
+use serde_json::{Value, json};
+use support::*;
+
+async fn upstream_total(up: &TestUpstream, kind: ResourceKind) -> u64 {
+    let (status, bundle) = up
+        .fhir(
+            Method::GET,
+            &format!("{kind}?_count=1{}", window_filter(kind)),
+            None,
+        )
+        .await
+        .expect("upstream answers");
+    assert_eq!(status, 200);
+    bundle["total"].as_u64().expect("search total")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initial_sync_copies_everything_the_upstream_has() {
+    let up = practice_upstream();
+    let cache = TempCache::new();
+    let report = syncer(&up, &cache, SyncSettings::default())
+        .run(None)
+        .await
+        .expect("sync");
+    assert_eq!(report.total().rejected, 0);
+    let store = cache.open();
+    for kind in ResourceKind::ALL {
+        let expected = upstream_total(&up, kind).await;
+        assert_eq!(
+            store.count(kind).unwrap(),
+            expected,
+            "{kind}: cache count vs upstream total"
+        );
+        if kind != ResourceKind::MedicationRequest {
+            assert!(expected > 0, "the fixture practice has some {kind}");
+        }
+        // Field by field: every 7th resource read back from the upstream equals the cache's copy.
+        for id in store.ids(kind).unwrap().iter().step_by(7) {
+            let (status, upstream) = up
+                .fhir(Method::GET, &format!("{kind}/{id}"), None)
+                .await
+                .unwrap();
+            assert_eq!(status, 200);
+            let cached: Value =
+                serde_json::from_str(&store.resource(kind, id).unwrap().unwrap().raw).unwrap();
+            assert_eq!(cached, upstream, "{kind}/{id}");
+        }
+    }
+    let status = store.sync_states().unwrap();
+    assert!(status.iter().all(|s| s.phase == "complete"), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_sync_brings_exactly_the_changes() {
+    let up = practice_upstream();
+    let cache = TempCache::new();
+    let sync = syncer(&up, &cache, SyncSettings::default());
+    sync.run(None).await.expect("initial sync");
+    let before = cache.dump();
+
+    // The practice's own system changes things while Lifeboat watches.
+    let store = cache.open();
+    let patients = store.ids(ResourceKind::Patient).unwrap();
+    let (_, mut changed) = up
+        .fhir(Method::GET, &format!("Patient/{}", patients[3]), None)
+        .await
+        .unwrap();
+    changed["telecom"] = json!([{"system": "phone", "value": "07700 900999", "use": "mobile"}]);
+    let (s, _) = up
+        .fhir(
+            Method::PUT,
+            &format!("Patient/{}", patients[3]),
+            Some(changed),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, 200);
+    let (s, created) = up
+        .fhir(Method::POST, "Patient", Some(new_patient("Newcomer")))
+        .await
+        .unwrap();
+    assert_eq!(s, 201);
+    let appointments = store.ids(ResourceKind::Appointment).unwrap();
+    let (s, _) = up
+        .fhir(
+            Method::DELETE,
+            &format!("Appointment/{}", appointments[0]),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(s == 200 || s == 204, "delete answered {s}");
+    drop(store);
+
+    up.reset_stats().await.unwrap();
+    let report = sync.run(None).await.expect("incremental sync");
+    let total = report.total();
+    assert_eq!(
+        total.fetched, 2,
+        "only the changed and the new patient are fetched"
+    );
+    assert_eq!(total.written, 2);
+    assert_eq!(total.removed, 1, "the deleted appointment is removed");
+
+    // Nothing else was re-fetched: every request asked only for changes or for ids.
+    let stats = up.stats().await.unwrap();
+    let recent = stats["recent"].as_array().unwrap();
+    assert_eq!(
+        recent.len() as u64,
+        total.requests,
+        "every request the sync made is counted"
+    );
+    for r in recent {
+        let url = r["url"].as_str().unwrap();
+        assert!(
+            url.contains("_lastUpdated=gt") || url.contains("_elements=id"),
+            "unexpected request {url}"
+        );
+    }
+
+    let after = cache.dump();
+    let new_id = created["id"].as_str().unwrap();
+    let differences: Vec<_> = after
+        .keys()
+        .chain(before.keys())
+        .filter(|k| before.get(*k) != after.get(*k))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        differences,
+        vec![
+            &(ResourceKind::Patient, patients[3].clone()),
+            &(ResourceKind::Patient, new_id.to_string()),
+            &(ResourceKind::Appointment, appointments[0].clone()),
+        ]
+        .into_iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect::<Vec<_>>()
+    );
+    assert!(!after.contains_key(&(ResourceKind::Appointment, appointments[0].clone())));
+
+    // A second incremental sync right after finds nothing new.
+    let again = sync.run(None).await.expect("quiet sync");
+    assert_eq!(again.total().fetched, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_dropped_mid_run_resumes_to_the_same_cache() {
+    let up = practice_upstream();
+    let settings = SyncSettings {
+        page_size: 60,
+        ..SyncSettings::default()
+    };
+    let reference = TempCache::new();
+    syncer(&up, &reference, settings.clone())
+        .run(None)
+        .await
+        .unwrap();
+    let expected = reference.dump();
+
+    for stop_after_pages in [1usize, 4, 9, 23, 57] {
+        let cache = TempCache::new();
+        let sync = Arc::new(syncer(&up, &cache, settings.clone()));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let task = {
+            let sync = sync.clone();
+            tokio::spawn(async move { sync.run(Some(tx)).await })
+        };
+        let mut pages = 0;
+        while rx.recv().await.is_some() {
+            pages += 1;
+            if pages == stop_after_pages {
+                task.abort();
+                break;
+            }
+        }
+        let _ = task.await;
+        let partial = cache.dump();
+        assert!(
+            partial.len() < expected.len(),
+            "stopped part-way at {stop_after_pages}"
+        );
+        sync.run(None).await.expect("resumed sync completes");
+        assert_eq!(
+            cache.dump(),
+            expected,
+            "after stopping at page {stop_after_pages}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_sync_process_resumes_to_the_same_cache() {
+    let (up, _practice) = todays_practice_upstream();
+    let reference = TempCache::new();
+    let settings = SyncSettings {
+        page_size: 40,
+        ..SyncSettings::default()
+    };
+    syncer_with_clock(
+        &up,
+        &reference,
+        settings,
+        Arc::new(lifeboat_model::SystemClock),
+    )
+    .run(None)
+    .await
+    .unwrap();
+    let expected = reference.dump();
+
+    for kill_after_requests in [3u64, 25, 70] {
+        let cache = TempCache::new();
+        up.reset_stats().await.unwrap();
+        let mut child = lifeboat_sync_process(&up, &cache, 40);
+        // Kill -9 once the upstream has served that many requests to it.
+        loop {
+            let served = up.stats().await.unwrap()["requests"].as_u64().unwrap();
+            if served >= kill_after_requests {
+                break;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("sync finished ({status}) before {kill_after_requests} requests");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(cache.dump().len() < expected.len());
+        let status = lifeboat_sync_process(&up, &cache, 40).wait().unwrap();
+        assert!(status.success());
+        assert_eq!(
+            cache.dump(),
+            expected,
+            "after kill at {kill_after_requests} requests"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passing_faults_are_retried_and_the_sync_succeeds() {
+    let up = practice_upstream();
+    for fault in [
+        json!({"mode": "error", "status": 503, "count": 2}),
+        json!({"mode": "error", "status": 429, "retryAfter": 0, "count": 1}),
+        json!({"mode": "drop", "count": 2}),
+        json!({"mode": "malformed", "count": 2}),
+        json!({"mode": "slow", "delayMs": 300, "count": 3}),
+        json!({"mode": "hang", "count": 1}),
+    ] {
+        let cache = TempCache::new();
+        up.fault(fault.clone()).await.unwrap();
+        let report = syncer(&up, &cache, SyncSettings::default()).run(None).await;
+        up.heal().await.unwrap();
+        let report = report.unwrap_or_else(|e| panic!("{fault}: {e}"));
+        assert_eq!(report.total().rejected, 0);
+        assert_eq!(
+            cache.open().count(ResourceKind::Patient).unwrap(),
+            upstream_total(&up, ResourceKind::Patient).await,
+            "{fault}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lasting_faults_give_typed_errors_and_leave_the_failed_part_unwritten() {
+    let up = practice_upstream();
+    type Check = fn(&UpstreamError) -> bool;
+    let cases: [(Value, Check); 4] = [
+        (
+            json!({"mode": "error", "status": 503, "match": "/Patient"}),
+            |e| matches!(e, UpstreamError::Unavailable { status: 503, .. }),
+        ),
+        (json!({"mode": "hang", "match": "/Patient"}), |e| {
+            matches!(e, UpstreamError::Timeout { .. })
+        }),
+        (json!({"mode": "drop", "match": "/Patient"}), |e| {
+            matches!(e, UpstreamError::CutOff { .. })
+        }),
+        (json!({"mode": "malformed", "match": "/Patient"}), |e| {
+            matches!(e, UpstreamError::Malformed { .. })
+        }),
+    ];
+    for (fault, is_expected) in cases {
+        let cache = TempCache::new();
+        up.fault(fault.clone()).await.unwrap();
+        let result = syncer(&up, &cache, SyncSettings::default()).run(None).await;
+        up.heal().await.unwrap();
+        match result {
+            Err(SyncError::Upstream {
+                kind: ResourceKind::Patient,
+                source,
+            }) => {
+                assert!(is_expected(&source), "{fault}: got {source}");
+                assert!(
+                    source.to_string().contains("/fhir/Patient"),
+                    "names the request: {source}"
+                );
+            }
+            other => panic!("{fault}: expected a Patient upstream error, got {other:?}"),
+        }
+        let store = cache.open();
+        // What came before the failure is kept (resumable); the failed part is not written.
+        assert!(store.count(ResourceKind::Appointment).unwrap() > 0);
+        assert_eq!(store.count(ResourceKind::Patient).unwrap(), 0, "{fault}");
+        assert_eq!(
+            store
+                .sync_state(ResourceKind::Patient)
+                .unwrap()
+                .map(|s| s.done)
+                .unwrap_or(0),
+            0
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_resources_are_refused_and_reported_while_the_rest_lands() {
+    let up = practice_upstream();
+    let cache = TempCache::new();
+    let sync = syncer(&up, &cache, SyncSettings::default());
+    sync.run(None).await.unwrap();
+
+    let mut bad_nhs = new_patient("Badnumber");
+    bad_nhs["identifier"][0]["value"] = json!("9990000000");
+    let (_, bad) = up
+        .fhir(Method::POST, "Patient", Some(bad_nhs))
+        .await
+        .unwrap();
+    let (_, nameless) = up
+        .fhir(
+            Method::POST,
+            "Patient",
+            Some(json!({"resourceType": "Patient", "gender": "female"})),
+        )
+        .await
+        .unwrap();
+    let (_, good) = up
+        .fhir(Method::POST, "Patient", Some(new_patient("Goodperson")))
+        .await
+        .unwrap();
+
+    let report = sync.run(None).await.unwrap();
+    assert_eq!(report.total().rejected, 2);
+    assert_eq!(report.total().written, 1);
+    let store = cache.open();
+    assert!(
+        store
+            .resource(ResourceKind::Patient, good["id"].as_str().unwrap())
+            .unwrap()
+            .is_some()
+    );
+    let rejections = store.rejections().unwrap();
+    let reasons: BTreeMap<String, String> = rejections
+        .into_iter()
+        .map(|(_, id, reason, _)| (id, reason))
+        .collect();
+    let bad_reason = &reasons[bad["id"].as_str().unwrap()];
+    assert!(bad_reason.contains("NHS number"), "{bad_reason}");
+    assert!(
+        !bad_reason.contains("9990000000") && !bad_reason.contains("Badnumber"),
+        "no patient data: {bad_reason}"
+    );
+    assert!(reasons[nameless["id"].as_str().unwrap()].contains("name"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_carry_on_while_a_sync_runs() {
+    let up = practice_upstream();
+    let cache = TempCache::new();
+    let sync = Arc::new(syncer(&up, &cache, SyncSettings::default()));
+    sync.run(None).await.unwrap();
+    let store = cache.open();
+    // A slow upstream keeps the next (incremental) sync running while we search.
+    up.fault(json!({"mode": "slow", "delayMs": 150}))
+        .await
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = {
+        let sync = sync.clone();
+        tokio::spawn(async move { sync.run(Some(tx)).await })
+    };
+    rx.recv().await.expect("sync under way");
+    let found = store
+        .search_patients("smith", 20, fixture_today())
+        .expect("search works during the sync");
+    assert!(!found.is_empty());
+    assert!(
+        !task.is_finished(),
+        "the sync was still running during the search"
+    );
+    up.heal().await.unwrap();
+    task.await.unwrap().unwrap();
+}
