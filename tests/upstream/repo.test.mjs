@@ -1,0 +1,69 @@
+// FastMemoryRepository must find exactly what Medplum's own MemoryRepository
+// finds: it only changes how fast, not what.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parseSearchRequest } from '@medplum/core';
+import { MemoryRepository } from '@medplum/fhir-router';
+import { FastMemoryRepository, indexDefinitions, loadFixtures } from './lib/repo.mjs';
+
+indexDefinitions();
+const repo = new FastMemoryRepository();
+await loadFixtures(repo, fileURLToPath(new URL('testdata', import.meta.url)));
+
+const ids = (bundle) => (bundle.entry ?? []).map((e) => e.resource.id);
+const medplum = (query) => MemoryRepository.prototype.search.call(repo, query);
+
+test('_lastUpdated fast path agrees with Medplum for every operator and precision', async () => {
+  const values = [
+    '2024',
+    '2024-01',
+    '2024-01-20',
+    '2024-01-20T10:00:00Z',
+    '2024-01-20T10:00:00.000Z',
+    '2024-01-20T09:59:59.999Z',
+    '2024-01-20T10:00:00.001Z',
+    '2024-01-20T11:00:00+01:00',
+    // (Medplum's parser refuses comma-separated dates for _lastUpdated.)
+  ];
+  for (const op of ['', 'eq', 'ap', 'gt', 'ge', 'lt', 'le', 'sa', 'eb', 'ne']) {
+    for (const value of values) {
+      const query = { _lastUpdated: op + value };
+      const fast = await repo.search(parseSearchRequest('Patient', query));
+      const slow = await medplum(parseSearchRequest('Patient', query));
+      assert.deepEqual(ids(fast), ids(slow), `_lastUpdated=${op}${value}`);
+      assert.equal(fast.total, slow.total);
+    }
+  }
+});
+
+test('filters, paging and cache invalidation match a fresh Medplum search', async () => {
+  const query = { status: 'free', _count: '2', _offset: '1' };
+  const before = await repo.search(parseSearchRequest('Slot', query));
+  assert.deepEqual(ids(before), ids(await medplum(parseSearchRequest('Slot', query))));
+
+  // A write must invalidate the remembered matches for that type.
+  const slot = await repo.readResource('Slot', before.entry[0].resource.id);
+  await repo.updateResource({ ...slot, status: 'busy' });
+  const after = await repo.search(parseSearchRequest('Slot', query));
+  assert.deepEqual(ids(after), ids(await medplum(parseSearchRequest('Slot', query))));
+  assert.notDeepEqual(ids(after), ids(before));
+  assert.equal(after.total, before.total - 1);
+});
+
+test('_sort orders by the first rule first', async () => {
+  const query = { _sort: 'gender,-birthdate', _count: '100' };
+  const sorted = (await repo.search(parseSearchRequest('Patient', query))).entry.map((e) => e.resource);
+  for (let i = 1; i < sorted.length; i++) {
+    const [a, b] = [sorted[i - 1], sorted[i]];
+    assert.ok(a.gender < b.gender || (a.gender === b.gender && a.birthDate >= b.birthDate), `${i}`);
+  }
+});
+
+test('search results are copies: changing one does not change the store', async () => {
+  const first = (await repo.search(parseSearchRequest('Patient', { _count: '1' }))).entry[0].resource;
+  first.name = [{ family: 'Changed' }];
+  const again = await repo.readResource('Patient', first.id);
+  assert.notEqual(again.name[0].family, 'Changed');
+});
