@@ -6,7 +6,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use lifeboat_engine::{SyncError, SyncSettings, Syncer};
+use lifeboat_engine::{SyncError, SyncSettings};
 use lifeboat_model::ResourceKind;
 use lifeboat_upstream::{Method, UpstreamError};
 use serde_json::{Value, json};
@@ -102,6 +102,10 @@ async fn incremental_sync_brings_exactly_the_changes() {
         .unwrap();
     assert!(s == 200 || s == 204, "delete answered {s}");
     drop(store);
+    // The checkpoint is the upstream's clock at the start of a pass, to the second (HTTP
+    // Date): a change made in that same second is fetched once more by the following pass.
+    // Real edits are not that close to a sync; here, let the second pass before syncing.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
     up.reset_stats().await.unwrap();
     let report = sync.run(None).await.expect("incremental sync");

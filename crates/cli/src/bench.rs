@@ -61,7 +61,7 @@ fn search_in(path: &std::path::Path, patients: usize, per_kind: usize) -> Result
     let mut targets: Vec<Target> = Vec::new();
     let mut total = 0u64;
     let mut failure = None;
-    let mut flush = |batch: &mut Vec<CachedResource>, store: &mut Store| -> Result<(), String> {
+    let flush = |batch: &mut Vec<CachedResource>, store: &mut Store| -> Result<(), String> {
         let tx = store.transaction().map_err(err)?;
         for r in batch.drain(..) {
             tx.upsert_resource(&r, now).map_err(err)?;
@@ -79,24 +79,23 @@ fn search_in(path: &std::path::Path, patients: usize, per_kind: usize) -> Result
                 return;
             }
         };
-        if let Indexed::Patient(p) = &r.indexed {
-            if total % 7 == 0 {
-                if let (Some(nhs), Some(birth)) = (p.nhs_number, p.birth_date) {
-                    targets.push(Target {
-                        nhs: nhs.to_string(),
-                        family: p.family.clone(),
-                        given: p.given.clone(),
-                        birth: birth.format("%d/%m/%Y").to_string(),
-                    });
-                }
-            }
+        if let Indexed::Patient(p) = &r.indexed
+            && total.is_multiple_of(7)
+            && let (Some(nhs), Some(birth)) = (p.nhs_number, p.birth_date)
+        {
+            targets.push(Target {
+                nhs: nhs.to_string(),
+                family: p.family.clone(),
+                given: p.given.clone(),
+                birth: birth.format("%d/%m/%Y").to_string(),
+            });
         }
         total += 1;
         batch.push(r);
-        if batch.len() >= 5_000 {
-            if let Err(e) = flush(&mut batch, &mut store) {
-                failure = Some(e);
-            }
+        if batch.len() >= 5_000
+            && let Err(e) = flush(&mut batch, &mut store)
+        {
+            failure = Some(e);
         }
     });
     if let Some(e) = failure {

@@ -136,8 +136,8 @@ fn print_matches(found: &[lifeboat_store::PatientMatch]) {
         return;
     }
     println!(
-        "{:<32} {:<12} {:>4}  {:<12}  {:<40} {}",
-        "Name", "Born", "Age", "NHS number", "Address", "Registered GP"
+        "{:<32} {:<12} {:>4}  {:<12}  {:<40} Registered GP",
+        "Name", "Born", "Age", "NHS number", "Address"
     );
     for m in found {
         let name = format!(

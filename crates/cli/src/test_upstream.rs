@@ -70,6 +70,7 @@ impl TestUpstream {
             .ok_or("ready line without base")?
             .to_string();
         let root = base_url.trim_end_matches("/fhir").to_string();
+        lifeboat_upstream::install_crypto_provider();
         Ok(Self {
             child,
             base_url,

@@ -5,7 +5,11 @@
 //! that is killed resumes from the last committed page and never half-writes. Later passes
 //! are incremental: `_lastUpdated=gt<checkpoint>`, then a cheap id listing to find deletions
 //! (neither Medplum nor GP Connect offers type-level history). Slots and appointments are
-//! kept for a window around today. The checkpoint is the upstream's own clock, never ours.
+//! kept for a window around today. The checkpoint is the upstream's own clock, never ours:
+//! the newest `lastUpdated` seen, but never later than the pass's start by the upstream's
+//! `Date` header, so a change made while we page is not skipped. (`Date` has whole seconds:
+//! a change made in the second a pass starts is fetched once more by the next pass, which is
+//! harmless.)
 //!
 //! Initial sync fetches the day's work first: schedules, slots and appointments, then the
 //! summaries of patients booked in the next few days, then everyone else.

@@ -136,9 +136,19 @@ pub struct SyncState {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
+/// A recorded change of mode.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ModeChange {
+    pub at: DateTime<Utc>,
+    pub from: String,
+    pub to: String,
+    pub cause: String,
+    pub actor: String,
+}
+
 /// One write transaction on the cache. Dropped without `commit`, it changes nothing.
 pub struct CacheTx<'a> {
-    tx: Transaction<'a>,
+    pub(crate) tx: Transaction<'a>,
 }
 
 impl<'a> CacheTx<'a> {
@@ -258,6 +268,30 @@ impl<'a> CacheTx<'a> {
         self.tx.execute(
             "INSERT INTO setting (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             params![key, value],
+        )?;
+        Ok(())
+    }
+
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .tx
+            .query_row("SELECT value FROM setting WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    pub fn record_mode_change(
+        &self,
+        from: &str,
+        to: &str,
+        cause: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO mode_change (at, from_mode, to_mode, cause, actor) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![ts(at), from, to, cause, actor],
         )?;
         Ok(())
     }
@@ -393,6 +427,28 @@ impl Store {
 
     pub fn sync_state(&self, kind: ResourceKind) -> Result<Option<SyncState>> {
         Ok(self.sync_states()?.into_iter().find(|s| s.kind == kind))
+    }
+
+    /// Mode changes, newest first: (at, from, to, cause, actor).
+    pub fn mode_history(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<ModeChange>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT at, from_mode, to_mode, cause, actor FROM mode_change ORDER BY seq DESC LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok(ModeChange {
+                    at: parse_ts(&r.get::<_, String>(0)?).unwrap_or_default(),
+                    from: r.get(1)?,
+                    to: r.get(2)?,
+                    cause: r.get(3)?,
+                    actor: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
     }
 
     /// Refused resources: (type, id, reason, when).

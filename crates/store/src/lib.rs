@@ -5,9 +5,13 @@
 //! patient search and the sync bookkeeping tables. It knows nothing of HTTP, roles or screens.
 //! The data key is always passed in by the caller: key slots live in the access layer.
 
+mod accounts;
+mod audit;
 mod cache;
 mod import;
+mod journal;
 mod migrate;
+mod offline;
 mod search;
 
 use std::path::{Path, PathBuf};
@@ -15,9 +19,19 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OpenFlags};
 
-pub use cache::{CacheTx, StoredResource, SyncState};
+pub use accounts::StoredAccount;
+pub use audit::{
+    AuditAction, AuditEntry, AuditFilter, AuditProblem, AuditRecord, AuditVerification, ChainHead,
+    GENESIS_HASH, HeadCheck, TamperKind, search_shape,
+};
+pub use cache::{CacheTx, ModeChange, StoredResource, SyncState};
 pub use import::{ImportError, ImportReport};
+pub use journal::{JournalEntry, JournalKind, JournalState, NewJournalEntry};
 pub use migrate::SCHEMA_VERSION;
+pub use offline::{
+    AppointmentSource, AppointmentView, DiaryLine, NewOfflineBooking, OfflineNote, PatientBrief,
+    SlotQuery, SlotView,
+};
 pub use search::{PatientMatch, SearchError};
 
 /// The 256-bit data key the cache file is encrypted with. Never printed.
@@ -211,7 +225,7 @@ mod tests {
         let path = dir.path().join("plain.db");
         {
             let c = Connection::open(&path).unwrap();
-            c.execute_batch("PRAGMA key = ''; CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+            c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
                 .unwrap();
         }
         let before = std::fs::read(&path).unwrap();

@@ -7,7 +7,11 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::{Result, StoreError};
 
 /// Each entry upgrades the schema from its index to its index + 1.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/0001_cache.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/0001_cache.sql"),
+    include_str!("../../../migrations/0002_accounts.sql"),
+    include_str!("../../../migrations/0003_offline.sql"),
+];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -52,26 +56,44 @@ mod tests {
         assert_eq!(tables, 7);
     }
 
+    /// A cache file at schema 1 only, as an older Lifeboat left it.
+    fn cache_at_schema_1(dir: &tempfile::TempDir) -> Connection {
+        let mut conn = Connection::open(dir.path().join("old.db")).unwrap();
+        conn.execute_batch(&format!("PRAGMA key = {};", key().pragma_value()))
+            .unwrap();
+        migrate_with(&mut conn, &MIGRATIONS[..1]).unwrap();
+        conn
+    }
+
+    fn version(conn: &Connection) -> i64 {
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
     #[test]
     fn an_older_cache_is_upgraded_in_order_and_keeps_its_data() {
-        let (_dir, mut store) = open_temp();
-        let extra = "CREATE TABLE later (x TEXT); INSERT INTO later VALUES ('from 2');";
-        store
-            .conn
-            .execute_batch("INSERT INTO setting VALUES ('kept', 'yes');")
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = cache_at_schema_1(&dir);
+        assert_eq!(version(&conn), 1);
+        conn.execute_batch("INSERT INTO setting VALUES ('kept', 'yes');")
             .unwrap();
-        migrate_with(&mut store.conn, &[MIGRATIONS[0], extra]).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 2);
-        assert_eq!(store.setting("kept").unwrap().as_deref(), Some("yes"));
-        let x: String = store
-            .conn
+        let extra = "CREATE TABLE later (x TEXT); INSERT INTO later VALUES ('from the last');";
+        let chain: Vec<&str> = MIGRATIONS.iter().copied().chain([extra]).collect();
+        migrate_with(&mut conn, &chain).unwrap();
+        assert_eq!(version(&conn), chain.len() as i64);
+        let kept: String = conn
+            .query_row("SELECT value FROM setting WHERE key = 'kept'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(kept, "yes");
+        let x: String = conn
             .query_row("SELECT x FROM later", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(x, "from 2");
+        assert_eq!(x, "from the last");
         // Running the chain again changes nothing.
-        migrate_with(&mut store.conn, &[MIGRATIONS[0], extra]).unwrap();
-        let n: i64 = store
-            .conn
+        migrate_with(&mut conn, &chain).unwrap();
+        let n: i64 = conn
             .query_row("SELECT count(*) FROM later", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 1);
@@ -94,12 +116,12 @@ mod tests {
 
     #[test]
     fn a_failing_migration_leaves_the_schema_as_it_was() {
-        let (_dir, mut store) = open_temp();
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = cache_at_schema_1(&dir);
         let broken = "CREATE TABLE half (x); THIS IS NOT SQL;";
-        assert!(migrate_with(&mut store.conn, &[MIGRATIONS[0], broken]).is_err());
-        assert_eq!(store.schema_version().unwrap(), 1);
-        let half: i64 = store
-            .conn
+        assert!(migrate_with(&mut conn, &[MIGRATIONS[0], broken]).is_err());
+        assert_eq!(version(&conn), 1);
+        let half: i64 = conn
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE name = 'half'",
                 [],

@@ -63,7 +63,7 @@ struct Query {
 
 fn parse_query(text: &str) -> Result<Query, SearchError> {
     let text = text.trim();
-    if text.is_empty() {
+    if !text.chars().any(char::is_alphanumeric) {
         return Err(SearchError::Empty);
     }
     let mut q = Query::default();
@@ -77,12 +77,12 @@ fn parse_query(text: &str) -> Result<Query, SearchError> {
     let mut i = 0;
     while i < words.len() {
         // "12 Mar 1958" spans three words.
-        if i + 2 < words.len() {
-            if let Some(d) = parse_uk_date(&words[i..i + 3].join(" ")) {
-                q.birth_date = Some(d);
-                i += 3;
-                continue;
-            }
+        if i + 2 < words.len()
+            && let Some(d) = parse_uk_date(&words[i..i + 3].join(" "))
+        {
+            q.birth_date = Some(d);
+            i += 3;
+            continue;
         }
         let w = words[i];
         if let Some(d) = parse_uk_date(w) {
@@ -98,9 +98,10 @@ fn parse_query(text: &str) -> Result<Query, SearchError> {
                     .filter(|t| !t.is_empty())
                     .map(str::to_string),
             );
-        } else {
+        } else if w.chars().any(char::is_numeric) {
             return Err(SearchError::Unreadable);
         }
+        // Words of punctuation alone are ignored.
         i += 1;
     }
     Ok(q)
@@ -158,35 +159,29 @@ impl Store {
         sql.push_str(&filters.join(" AND "));
         // Rank: a word that is the whole surname first, then a word that is a whole given
         // name, then the living before the deceased, then alphabetical.
-        let exact_family = if q.names.is_empty() {
-            "0".to_string()
-        } else {
+        let mut order = Vec::new();
+        if !q.names.is_empty() {
             let list = q
                 .names
                 .iter()
                 .map(|t| bind(&mut args, Sql::Text(t.clone())))
                 .collect::<Vec<_>>()
                 .join(", ");
-            format!("p.family_norm IN ({list})")
-        };
-        let exact_given = if q.names.is_empty() {
-            "0".to_string()
-        } else {
-            q.names
+            order.push(format!("(p.family_norm IN ({list})) DESC"));
+            let given = q
+                .names
                 .iter()
                 .map(|t| {
                     let a = bind(&mut args, Sql::Text(format!("% {t} %")));
                     format!("(' ' || p.given_norm || ' ') LIKE {a}")
                 })
                 .collect::<Vec<_>>()
-                .join(" OR ")
-        };
-        sql.push_str(&format!(
-            " ORDER BY ({exact_family}) DESC, ({exact_given}) DESC, p.deceased,
-                       p.family_norm, p.given_norm, p.birth_date, p.id
-              LIMIT {}",
-            bind(&mut args, Sql::Integer(limit as i64))
-        ));
+                .join(" OR ");
+            order.push(format!("({given}) DESC"));
+        }
+        order.push("p.deceased, p.family_norm, p.given_norm, p.birth_date, p.id".to_string());
+        let limit = bind(&mut args, Sql::Integer(limit as i64));
+        sql.push_str(&format!(" ORDER BY {} LIMIT {limit}", order.join(", ")));
         let mut stmt = self.conn.prepare_cached(&sql).map_err(StoreError::from)?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args), |r| {

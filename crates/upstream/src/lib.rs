@@ -112,8 +112,9 @@ pub struct Upstream {
     jitter: AtomicU64,
 }
 
-/// rustls needs one crypto provider per process; ring avoids the aws-lc C build.
-fn install_crypto_provider() {
+/// rustls needs one crypto provider per process; ring avoids the aws-lc C build. Call before
+/// building any other HTTP client in the process.
+pub fn install_crypto_provider() {
     // Err means one is installed already, which is all we need.
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
