@@ -20,12 +20,14 @@ CREATE TABLE offline_booking (
         CHECK (status IN ('booked', 'arrived', 'noshow', 'cancelled')),
     cancel_reason   TEXT,
     created_at      TEXT NOT NULL,
-    updated_at      TEXT NOT NULL
+    updated_at      TEXT NOT NULL,
+    -- Set by reconciliation: the upstream Appointment this booking became (or why not).
+    reconciled_as   TEXT
 );
 -- The last line of defence against double booking: one live offline booking per slot,
 -- enforced by the database whatever the code above it does.
 CREATE UNIQUE INDEX offline_booking_one_per_slot ON offline_booking (slot_id)
-    WHERE status != 'cancelled';
+    WHERE status != 'cancelled' AND reconciled_as IS NULL;
 CREATE INDEX offline_booking_by_start ON offline_booking (start);
 CREATE INDEX offline_booking_by_patient ON offline_booking (patient_id);
 
@@ -46,11 +48,23 @@ CREATE TABLE offline_note (
     appointment_id TEXT,
     author         TEXT NOT NULL,
     text           TEXT NOT NULL,
-    written_at     TEXT NOT NULL,
-    filed_by       TEXT,
-    filed_at       TEXT
+    written_at     TEXT NOT NULL
 );
 CREATE INDEX offline_note_by_patient ON offline_note (patient_id, written_at);
+
+-- What a person must still do by hand after reconciliation: file offline notes in the
+-- clinical record, back-enter changes that became past (arrivals, did-not-attends, bookings
+-- whose time has gone), and conflicts marked for manual handling. Ticked off with who and when.
+CREATE TABLE worklist (
+    id         INTEGER PRIMARY KEY,
+    journal_id TEXT NOT NULL UNIQUE REFERENCES journal (id),
+    kind       TEXT NOT NULL CHECK (kind IN ('note', 'past_change', 'manual')),
+    patient_id TEXT,
+    summary    TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    done_by    TEXT,
+    done_at    TEXT
+);
 
 -- Mode changes, for the mode banner and the audit trail.
 CREATE TABLE mode_change (

@@ -89,7 +89,10 @@ pub fn print_status(s: &Status) {
     if let Some(e) = &s.last_error {
         println!("Last sync failed: {e}");
     }
-    println!("\n{:<20} {:>9}  {:<9} Last complete pass", "Type", "Cached", "Sync");
+    println!(
+        "\n{:<20} {:>9}  {:<9} Last complete pass",
+        "Type", "Cached", "Sync"
+    );
     for k in &s.kinds {
         let phase = match (k.phase.as_deref(), k.total) {
             (Some("initial"), Some(total)) => format!("{}/{}", k.done, total),

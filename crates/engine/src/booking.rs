@@ -438,8 +438,6 @@ pub fn write_note(
         author: actor.user.to_string(),
         text: text.to_string(),
         written_at: now,
-        filed_by: None,
-        filed_at: None,
     };
     tx.insert_offline_note(&note)?;
     tx.commit()?;

@@ -9,6 +9,7 @@
 pub mod booking;
 pub mod health;
 pub mod modes;
+pub mod reconcile;
 pub mod sync;
 mod writer;
 

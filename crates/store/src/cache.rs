@@ -430,10 +430,7 @@ impl Store {
     }
 
     /// Mode changes, newest first: (at, from, to, cause, actor).
-    pub fn mode_history(
-        &self,
-        limit: usize,
-    ) -> Result<Vec<ModeChange>> {
+    pub fn mode_history(&self, limit: usize) -> Result<Vec<ModeChange>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT at, from_mode, to_mode, cause, actor FROM mode_change ORDER BY seq DESC LIMIT ?1",
         )?;

@@ -13,6 +13,7 @@ mod journal;
 mod migrate;
 mod offline;
 mod search;
+mod worklist;
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +34,7 @@ pub use offline::{
     SlotQuery, SlotView,
 };
 pub use search::{PatientMatch, SearchError};
+pub use worklist::WorkItem;
 
 /// The 256-bit data key the cache file is encrypted with. Never printed.
 #[derive(Clone, PartialEq, Eq)]

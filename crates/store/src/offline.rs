@@ -11,7 +11,8 @@ use crate::{CacheTx, Result, Store, parse_ts, ts};
 
 /// A slot is free for an offline booking when no live offline booking holds it and either
 /// the upstream said free, or the only appointments on it were cancelled offline.
-const AVAILABLE: &str = "(NOT EXISTS (SELECT 1 FROM offline_booking ob WHERE ob.slot_id = s.id AND ob.status != 'cancelled')
+const AVAILABLE: &str = "(NOT EXISTS (SELECT 1 FROM offline_booking ob WHERE ob.slot_id = s.id AND ob.status != 'cancelled'
+                AND ob.reconciled_as IS NULL)
   AND (s.status = 'free'
        OR (s.status = 'busy'
            AND EXISTS (SELECT 1 FROM appointment a JOIN offline_appointment_change c ON c.appointment_id = a.id
@@ -219,6 +220,7 @@ fn appointments(
             SELECT ob.journal_id, 'offline', ob.status, 1, NULL, ob.slot_id, ob.patient_id, ob.practitioner_id,
                    pr.name, ob.start, ob.\"end\", ob.description, ob.comment
             FROM offline_booking ob LEFT JOIN practitioner pr ON pr.id = ob.practitioner_id
+            WHERE ob.reconciled_as IS NULL
          ) WHERE {filter} ORDER BY start, id"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -314,8 +316,6 @@ pub struct OfflineNote {
     pub author: String,
     pub text: String,
     pub written_at: DateTime<Utc>,
-    pub filed_by: Option<String>,
-    pub filed_at: Option<DateTime<Utc>>,
 }
 
 fn notes(
@@ -324,8 +324,9 @@ fn notes(
     args: &[&dyn rusqlite::ToSql],
 ) -> Result<Vec<OfflineNote>> {
     let sql = format!(
-        "SELECT journal_id, patient_id, appointment_id, author, text, written_at, filed_by, filed_at
-         FROM offline_note WHERE {filter} ORDER BY written_at, journal_id"
+        "SELECT n.journal_id, n.patient_id, n.appointment_id, n.author, n.text, n.written_at
+         FROM offline_note n LEFT JOIN worklist w ON w.journal_id = n.journal_id
+         WHERE {filter} ORDER BY n.written_at, n.journal_id"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt
@@ -337,8 +338,6 @@ fn notes(
                 author: r.get(3)?,
                 text: r.get(4)?,
                 written_at: time(r, 5)?,
-                filed_by: r.get(6)?,
-                filed_at: r.get::<_, Option<String>>(7)?.as_deref().and_then(parse_ts),
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -390,12 +389,12 @@ impl Store {
     }
 
     pub fn notes_for_patient(&self, patient_id: &str) -> Result<Vec<OfflineNote>> {
-        notes(&self.conn, "patient_id = ?1", &[&patient_id])
+        notes(&self.conn, "n.patient_id = ?1", &[&patient_id])
     }
 
     /// Notes not yet ticked off as filed in the clinical record.
     pub fn unfiled_notes(&self) -> Result<Vec<OfflineNote>> {
-        notes(&self.conn, "filed_at IS NULL", &[])
+        notes(&self.conn, "w.done_at IS NULL", &[])
     }
 }
 

@@ -1,0 +1,965 @@
+//! Reconciliation: replaying the offline journal upstream exactly once, detecting conflicts
+//! and never overwriting the upstream silently.
+//!
+//! `plan` (pure) turns the journal into steps; `Reconciler` applies them in journal order.
+//! Exactly once: every upstream resource Lifeboat creates carries its journal id as an
+//! identifier and is created with `If-None-Exist`; every update uses `If-Match` with the
+//! version the change was based on and adds the same marker, so after a crash at any point
+//! (even between the upstream write and the local record of it) a re-run finds its own
+//! earlier write instead of repeating it. A drill's cache is refused outright.
+
+mod plan;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use lifeboat_model::ResourceKind;
+use lifeboat_model::time::format_uk;
+use lifeboat_store::{JournalEntry, JournalState, Store, StoreError};
+use lifeboat_upstream::{Precondition, Upstream, UpstreamError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub use plan::{BookingDetails, Step, plan};
+
+/// The identifier system Lifeboat's journal ids are carried under upstream.
+pub const OFFLINE_CHANGE_SYSTEM: &str = "urn:lifeboat:offline-change";
+
+/// Setting present (value "1") in a drill's copy of the cache.
+pub const DRILL_SETTING: &str = "drill";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictKind {
+    /// The slot was booked upstream meanwhile (GP Connect 409 DUPLICATE_REJECTED).
+    SlotTaken,
+    SlotGone,
+    /// The appointment changed upstream since the version the offline change was based on.
+    AppointmentChanged,
+    AppointmentCancelledUpstream,
+    AppointmentGone,
+    PatientGone,
+    PatientMerged,
+    PatientDeceased,
+    PatientDeregistered,
+    PractitionerGone,
+    LocationGone,
+    /// The upstream refused the change for a reason of its own (e.g. 422).
+    Refused,
+}
+
+impl ConflictKind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::SlotTaken => "the slot was booked upstream while Lifeboat was offline",
+            Self::SlotGone => "the slot no longer exists upstream",
+            Self::AppointmentChanged => {
+                "the appointment was changed upstream while Lifeboat was offline"
+            }
+            Self::AppointmentCancelledUpstream => "the appointment was already cancelled upstream",
+            Self::AppointmentGone => "the appointment no longer exists upstream",
+            Self::PatientGone => "the patient's record no longer exists upstream",
+            Self::PatientMerged => "the patient's record was merged into another upstream",
+            Self::PatientDeceased => "the patient is now recorded as deceased upstream",
+            Self::PatientDeregistered => "the patient is no longer registered with the practice",
+            Self::PractitionerGone => "the clinician is no longer in the upstream",
+            Self::LocationGone => "the location is no longer in the upstream",
+            Self::Refused => "the upstream refused the change",
+        }
+    }
+
+    /// The decisions that make sense for this kind of conflict.
+    pub fn choices(self) -> Vec<Choice> {
+        use Choice::*;
+        match self {
+            Self::SlotTaken | Self::SlotGone | Self::PractitionerGone | Self::LocationGone => {
+                vec![Rebook, KeepUpstream, Retry, Manual]
+            }
+            Self::AppointmentChanged => vec![KeepUpstream, CancelAnyway, Manual],
+            Self::AppointmentCancelledUpstream | Self::AppointmentGone => {
+                vec![KeepUpstream, Manual]
+            }
+            Self::PatientGone
+            | Self::PatientMerged
+            | Self::PatientDeceased
+            | Self::PatientDeregistered => {
+                vec![KeepUpstream, Retry, Manual]
+            }
+            Self::Refused => vec![KeepUpstream, Retry, Manual],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Choice {
+    /// Keep what the upstream says and discard the offline change (with a reason).
+    KeepUpstream,
+    /// Book the same patient into another free slot.
+    Rebook,
+    /// Try the same change again.
+    Retry,
+    /// Cancel the appointment as it now is upstream.
+    CancelAnyway,
+    /// Leave it to a person: it goes on the back-entry worklist.
+    Manual,
+}
+
+/// What is stored in a conflicted journal row's outcome: both sides, for the review screen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConflictRecord {
+    pub kind: ConflictKind,
+    pub summary: String,
+    /// What was done offline (a booking's final details, or the cancellation).
+    pub ours: Value,
+    /// What the upstream says now (the resource in the way), if it could be read.
+    pub upstream: Option<Value>,
+}
+
+/// How one step ended (or, in a dry run, would end).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum StepResult {
+    Applied {
+        upstream_id: String,
+    },
+    Conflict {
+        kind: ConflictKind,
+    },
+    Superseded,
+    BackEntry,
+    /// Retryable failure (the upstream failed): the entry stays to be tried again.
+    Failed {
+        code: String,
+    },
+    WouldApply,
+    WouldConflict {
+        kind: ConflictKind,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepOutcome {
+    pub entries: Vec<String>,
+    pub summary: String,
+    pub result: StepResult,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReconcileReport {
+    pub dry_run: bool,
+    pub steps: Vec<StepOutcome>,
+    /// Set when the run stopped early because the upstream failed.
+    pub stopped: Option<String>,
+}
+
+impl ReconcileReport {
+    pub fn count(&self, f: impl Fn(&StepResult) -> bool) -> usize {
+        self.steps.iter().filter(|s| f(&s.result)).count()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("this is a drill: a drill's changes can never be sent to the upstream")]
+    Drill,
+    #[error("reconciliation was interrupted")]
+    Interrupted,
+    #[error("no such offline change")]
+    NoSuchEntry,
+    #[error("that offline change is not waiting for a decision")]
+    NotInConflict,
+    #[error("that choice does not fit this conflict ({0})")]
+    ChoiceNotOffered(&'static str),
+    #[error("give a reason")]
+    ReasonRequired,
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error("could not record the outcome: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// What a replay reports as it goes: progress for screens, and a way for tests to stop it
+/// at any point, as a crash would.
+#[derive(Debug, Clone, Copy)]
+pub enum ReplayEvent<'a> {
+    Planned {
+        steps: usize,
+    },
+    Applying {
+        index: usize,
+        step: &'a Step,
+    },
+    /// The upstream has the change; the local record of it is not yet written.
+    UpstreamWritten {
+        index: usize,
+    },
+    Recorded {
+        index: usize,
+    },
+}
+
+pub trait ReplayObserver {
+    /// Return false to stop right here.
+    fn on(&mut self, event: ReplayEvent<'_>) -> bool;
+}
+
+/// An observer that lets everything run.
+pub struct Quiet;
+
+impl ReplayObserver for Quiet {
+    fn on(&mut self, _: ReplayEvent<'_>) -> bool {
+        true
+    }
+}
+
+pub fn is_drill(store: &Store) -> Result<bool, StoreError> {
+    Ok(store.setting(DRILL_SETTING)?.as_deref() == Some("1"))
+}
+
+fn marker(journal_id: &str) -> Value {
+    json!({"system": OFFLINE_CHANGE_SYSTEM, "value": journal_id})
+}
+
+fn carries_marker(resource: &Value, journal_id: &str) -> bool {
+    resource
+        .get("identifier")
+        .and_then(Value::as_array)
+        .is_some_and(|ids| {
+            ids.iter().any(|i| {
+                i.get("system").and_then(Value::as_str) == Some(OFFLINE_CHANGE_SYSTEM)
+                    && i.get("value").and_then(Value::as_str) == Some(journal_id)
+            })
+        })
+}
+
+/// The Appointment resource an offline booking becomes, GP Connect shaped.
+pub fn appointment_resource(identity: &str, b: &BookingDetails, now: DateTime<Utc>) -> Value {
+    let mut participants = vec![
+        json!({"actor": {"reference": format!("Patient/{}", b.patient_id)}, "status": "accepted"}),
+    ];
+    if let Some(p) = &b.practitioner_id {
+        participants.push(
+            json!({"actor": {"reference": format!("Practitioner/{p}")}, "status": "accepted"}),
+        );
+    }
+    if let Some(l) = &b.location_id {
+        participants
+            .push(json!({"actor": {"reference": format!("Location/{l}")}, "status": "accepted"}));
+    }
+    let mut a = json!({
+        "resourceType": "Appointment",
+        "identifier": [marker(identity)],
+        "status": "booked",
+        "slot": [{"reference": format!("Slot/{}", b.slot_id)}],
+        "start": b.start,
+        "end": b.end,
+        "created": now,
+        "participant": participants,
+    });
+    if let Some(d) = &b.description {
+        a["description"] = json!(d);
+    }
+    if let Some(c) = &b.comment {
+        a["comment"] = json!(c);
+    }
+    a
+}
+
+/// The DocumentReference an offline note becomes.
+fn note_resource(
+    entry: &str,
+    patient_id: &str,
+    text: &str,
+    author: &str,
+    written_at: DateTime<Utc>,
+) -> Value {
+    use std::fmt::Write;
+    // Base64 by hand: one tiny use does not earn a dependency.
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut data = String::new();
+    for chunk in text.as_bytes().chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                let _ = data.write_char(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                data.push('=');
+            }
+        }
+    }
+    json!({
+        "resourceType": "DocumentReference",
+        "identifier": [marker(entry)],
+        "status": "current",
+        "type": {"text": "Clinical note written during a clinical system outage (Lifeboat)"},
+        "subject": {"reference": format!("Patient/{patient_id}")},
+        "date": written_at,
+        "author": [{"display": author}],
+        "description": format!("Offline note by {author}, {}", format_uk(written_at)),
+        "content": [{"attachment": {"contentType": "text/plain; charset=utf-8", "data": data,
+                                     "title": "Offline clinical note", "creation": written_at}}],
+    })
+}
+
+/// What the upstream now says about the patients, clinicians and locations a run books for,
+/// fetched in bulk before any write.
+#[derive(Default)]
+struct Upfront {
+    found: BTreeMap<(ResourceKind, String), Value>,
+}
+
+impl Upfront {
+    async fn fetch(upstream: &Upstream, steps: &[Step]) -> Result<Self, UpstreamError> {
+        let mut wanted: BTreeMap<ResourceKind, BTreeSet<String>> = BTreeMap::new();
+        for step in steps {
+            if let Step::Book { booking, .. } = step {
+                wanted
+                    .entry(ResourceKind::Patient)
+                    .or_default()
+                    .insert(booking.patient_id.clone());
+                if let Some(p) = &booking.practitioner_id {
+                    wanted
+                        .entry(ResourceKind::Practitioner)
+                        .or_default()
+                        .insert(p.clone());
+                }
+                if let Some(l) = &booking.location_id {
+                    wanted
+                        .entry(ResourceKind::Location)
+                        .or_default()
+                        .insert(l.clone());
+                }
+            }
+        }
+        let mut found = BTreeMap::new();
+        for (kind, ids) in wanted {
+            let ids: Vec<String> = ids.into_iter().collect();
+            for chunk in ids.chunks(100) {
+                let mut url =
+                    Some(upstream.url(&format!("{kind}?_id={}&_count=100", chunk.join(","))));
+                while let Some(u) = url {
+                    let page = upstream.search_page(&u).await?;
+                    for raw in page.resources {
+                        let v: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+                        if let Some(id) = v.get("id").and_then(Value::as_str) {
+                            found.insert((kind, id.to_string()), v);
+                        }
+                    }
+                    url = page.next;
+                }
+            }
+        }
+        Ok(Self { found })
+    }
+
+    /// Why this booking cannot be made as it stands, judging by the records it names.
+    fn booking_conflict(&self, b: &BookingDetails) -> Option<(ConflictKind, Option<Value>)> {
+        let Some(patient) = self
+            .found
+            .get(&(ResourceKind::Patient, b.patient_id.clone()))
+        else {
+            return Some((ConflictKind::PatientGone, None));
+        };
+        let merged = patient
+            .get("link")
+            .and_then(Value::as_array)
+            .is_some_and(|l| {
+                l.iter()
+                    .any(|x| x.get("type").and_then(Value::as_str) == Some("replaced-by"))
+            });
+        let deceased = patient.get("deceasedBoolean").and_then(Value::as_bool) == Some(true)
+            || patient.get("deceasedDateTime").is_some();
+        let inactive = patient.get("active").and_then(Value::as_bool) == Some(false);
+        let conflict = if merged {
+            Some(ConflictKind::PatientMerged)
+        } else if deceased {
+            Some(ConflictKind::PatientDeceased)
+        } else if inactive {
+            Some(ConflictKind::PatientDeregistered)
+        } else if b.practitioner_id.as_ref().is_some_and(|p| {
+            !self
+                .found
+                .contains_key(&(ResourceKind::Practitioner, p.clone()))
+        }) {
+            return Some((ConflictKind::PractitionerGone, None));
+        } else if b.location_id.as_ref().is_some_and(|l| {
+            !self
+                .found
+                .contains_key(&(ResourceKind::Location, l.clone()))
+        }) {
+            return Some((ConflictKind::LocationGone, None));
+        } else {
+            None
+        };
+        conflict.map(|k| (k, Some(patient.clone())))
+    }
+}
+
+/// Applies a plan to the upstream and records each outcome in the cache.
+pub struct Reconciler<'a> {
+    pub upstream: &'a Upstream,
+    pub store: &'a mut Store,
+    pub now: DateTime<Utc>,
+}
+
+enum Applied {
+    Done(StepResult),
+    /// The upstream failed in a way that may pass: stop the run here.
+    Stop(UpstreamError),
+}
+
+impl Reconciler<'_> {
+    /// One run over every unsettled journal row. With `dry_run`, nothing is written
+    /// anywhere: each step reports what would happen.
+    pub async fn run(
+        &mut self,
+        dry_run: bool,
+        observer: &mut dyn ReplayObserver,
+    ) -> Result<ReconcileReport, ReconcileError> {
+        if is_drill(self.store)? {
+            return Err(ReconcileError::Drill);
+        }
+        let journal = self.store.journal(&[])?;
+        let steps = plan(&journal, self.now);
+        if !observer.on(ReplayEvent::Planned { steps: steps.len() }) {
+            return Err(ReconcileError::Interrupted);
+        }
+        let upfront = Upfront::fetch(self.upstream, &steps).await?;
+        let mut report = ReconcileReport {
+            dry_run,
+            ..ReconcileReport::default()
+        };
+        for (index, step) in steps.iter().enumerate() {
+            if !observer.on(ReplayEvent::Applying { index, step }) {
+                return Err(ReconcileError::Interrupted);
+            }
+            let summary = self.describe(step);
+            let result = if dry_run {
+                self.predict(step, &upfront).await?
+            } else {
+                match self.apply(index, step, &upfront, observer).await? {
+                    Applied::Done(r) => r,
+                    Applied::Stop(e) => {
+                        report.steps.push(StepOutcome {
+                            entries: step.entries().iter().map(|s| s.to_string()).collect(),
+                            summary,
+                            result: StepResult::Failed {
+                                code: e.code().into(),
+                            },
+                        });
+                        report.stopped = Some(e.to_string());
+                        return Ok(report);
+                    }
+                }
+            };
+            if !dry_run && !observer.on(ReplayEvent::Recorded { index }) {
+                return Err(ReconcileError::Interrupted);
+            }
+            report.steps.push(StepOutcome {
+                entries: step.entries().iter().map(|s| s.to_string()).collect(),
+                summary,
+                result,
+            });
+        }
+        Ok(report)
+    }
+
+    /// A line a practice manager can read.
+    fn describe(&self, step: &Step) -> String {
+        let who = |id: &str| {
+            self.store
+                .patient_brief(id)
+                .ok()
+                .flatten()
+                .map(|p| format!("{} {}", p.given, p.family.to_uppercase()))
+                .unwrap_or_else(|| "a patient no longer in the cache".into())
+        };
+        match step {
+            Step::Book { booking, .. } => format!(
+                "Book {} at {}",
+                who(&booking.patient_id),
+                format_uk(booking.start)
+            ),
+            Step::Cancel {
+                appointment_id,
+                part_of_move,
+                ..
+            } => {
+                let a = self.store.appointment(appointment_id).ok().flatten();
+                let name = a
+                    .as_ref()
+                    .and_then(|a| a.patient.as_ref())
+                    .map(|p| who(&p.id))
+                    .unwrap_or_else(|| "an appointment".into());
+                let when = a.map(|a| format_uk(a.start)).unwrap_or_default();
+                if *part_of_move {
+                    format!("Move {name} from {when}: cancel the original")
+                } else {
+                    format!("Cancel {name} at {when}")
+                }
+            }
+            Step::Supersede { why, .. } => format!("Nothing to send: {why}"),
+            Step::BackEntry { summary, .. } => summary.clone(),
+            Step::FileNote {
+                patient_id,
+                author,
+                written_at,
+                ..
+            } => {
+                format!(
+                    "File the note by {author} for {} ({})",
+                    who(patient_id),
+                    format_uk(*written_at)
+                )
+            }
+        }
+    }
+
+    async fn predict(&self, step: &Step, upfront: &Upfront) -> Result<StepResult, ReconcileError> {
+        Ok(match step {
+            Step::Book {
+                identity, booking, ..
+            } => {
+                if let Some((kind, _)) = upfront.booking_conflict(booking) {
+                    return Ok(StepResult::WouldConflict { kind });
+                }
+                match self.upstream.read("Slot", &booking.slot_id).await {
+                    Err(UpstreamError::NotFound { .. }) => StepResult::WouldConflict {
+                        kind: ConflictKind::SlotGone,
+                    },
+                    Err(e) => return Err(e.into()),
+                    Ok(slot) if slot.body.get("status").and_then(Value::as_str) != Some("free") => {
+                        if self
+                            .existing_by_marker("Appointment", identity)
+                            .await?
+                            .is_some()
+                        {
+                            StepResult::WouldApply
+                        } else {
+                            StepResult::WouldConflict {
+                                kind: ConflictKind::SlotTaken,
+                            }
+                        }
+                    }
+                    Ok(_) => StepResult::WouldApply,
+                }
+            }
+            Step::Cancel {
+                entry,
+                appointment_id,
+                based_on,
+                ..
+            } => match self.upstream.read("Appointment", appointment_id).await {
+                Err(UpstreamError::NotFound { .. }) => StepResult::WouldConflict {
+                    kind: ConflictKind::AppointmentGone,
+                },
+                Err(e) => return Err(e.into()),
+                Ok(a) if carries_marker(&a.body, entry) => StepResult::WouldApply,
+                Ok(a) if a.body.get("status").and_then(Value::as_str) == Some("cancelled") => {
+                    StepResult::WouldConflict {
+                        kind: ConflictKind::AppointmentCancelledUpstream,
+                    }
+                }
+                Ok(a)
+                    if a.body.pointer("/meta/versionId").and_then(Value::as_str)
+                        != Some(based_on) =>
+                {
+                    StepResult::WouldConflict {
+                        kind: ConflictKind::AppointmentChanged,
+                    }
+                }
+                Ok(_) => StepResult::WouldApply,
+            },
+            Step::Supersede { .. } => StepResult::Superseded,
+            Step::BackEntry { .. } => StepResult::BackEntry,
+            Step::FileNote { .. } => StepResult::WouldApply,
+        })
+    }
+
+    async fn existing_by_marker(
+        &self,
+        resource_type: &str,
+        journal_id: &str,
+    ) -> Result<Option<Value>, UpstreamError> {
+        let url = self.upstream.url(&format!(
+            "{resource_type}?identifier={OFFLINE_CHANGE_SYSTEM}|{journal_id}&_count=1"
+        ));
+        let page = self.upstream.search_page(&url).await?;
+        Ok(page
+            .resources
+            .first()
+            .and_then(|r| serde_json::from_str(r.get()).ok()))
+    }
+
+    async fn apply(
+        &mut self,
+        index: usize,
+        step: &Step,
+        upfront: &Upfront,
+        observer: &mut dyn ReplayObserver,
+    ) -> Result<Applied, ReconcileError> {
+        let now = self.now;
+        macro_rules! upstream_call {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => Ok(v),
+                    Err(e) if e.is_retryable() => {
+                        self.record_failure(step, &e)?;
+                        return Ok(Applied::Stop(e));
+                    }
+                    Err(e) => Err(e),
+                }
+            };
+        }
+        let result = match step {
+            Step::Book {
+                identity,
+                entries,
+                booking,
+                replaces,
+            } => {
+                if let Some((kind, upstream)) = upfront.booking_conflict(booking) {
+                    self.record_conflict(
+                        identity,
+                        entries,
+                        kind,
+                        serde_json::to_value(booking).unwrap_or_default(),
+                        upstream,
+                    )?;
+                    return Ok(Applied::Done(StepResult::Conflict { kind }));
+                }
+                let body = appointment_resource(identity, booking, now);
+                let search = format!("identifier={OFFLINE_CHANGE_SYSTEM}|{identity}");
+                match upstream_call!(
+                    self.upstream
+                        .create("Appointment", &body, Precondition::IfNoneExist(&search))
+                        .await
+                ) {
+                    Ok(answer) => {
+                        if !observer.on(ReplayEvent::UpstreamWritten { index }) {
+                            return Err(ReconcileError::Interrupted);
+                        }
+                        let id = answer
+                            .body
+                            .get("id")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string();
+                        let tx = self.store.transaction()?;
+                        for e in entries {
+                            tx.set_journal_state(
+                                e,
+                                JournalState::Applied,
+                                Some(&format!("Appointment/{id}")),
+                                now,
+                            )?;
+                        }
+                        tx.retire_offline_booking(identity, &format!("Appointment/{id}"))?;
+                        if let Some(old) = replaces {
+                            tx.retire_appointment_change(old)?;
+                        }
+                        tx.commit()?;
+                        StepResult::Applied {
+                            upstream_id: format!("Appointment/{id}"),
+                        }
+                    }
+                    Err(e) => {
+                        let kind = match e {
+                            UpstreamError::Duplicate { .. }
+                            | UpstreamError::VersionConflict { .. } => ConflictKind::SlotTaken,
+                            UpstreamError::NotFound { .. } => ConflictKind::SlotGone,
+                            _ => ConflictKind::Refused,
+                        };
+                        let in_the_way = match kind {
+                            ConflictKind::SlotTaken => {
+                                upstream_call!(self.who_has_slot(&booking.slot_id).await)?
+                            }
+                            _ => None,
+                        };
+                        self.record_conflict(
+                            identity,
+                            entries,
+                            kind,
+                            serde_json::to_value(booking).unwrap_or_default(),
+                            in_the_way,
+                        )?;
+                        StepResult::Conflict { kind }
+                    }
+                }
+            }
+            Step::Cancel {
+                entry,
+                appointment_id,
+                based_on,
+                reason,
+                part_of_move,
+            } => {
+                let Some(cached) = self
+                    .store
+                    .resource(ResourceKind::Appointment, appointment_id)?
+                else {
+                    self.record_conflict(
+                        entry,
+                        std::slice::from_ref(entry),
+                        ConflictKind::AppointmentGone,
+                        json!({"cancel": appointment_id, "reason": reason}),
+                        None,
+                    )?;
+                    return Ok(Applied::Done(StepResult::Conflict {
+                        kind: ConflictKind::AppointmentGone,
+                    }));
+                };
+                let mut body: Value = serde_json::from_str(&cached.raw).unwrap_or(Value::Null);
+                body["status"] = json!("cancelled");
+                body["cancelationReason"] = json!({"text": reason});
+                let ids = body
+                    .get("identifier")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                body["identifier"] = Value::Array(ids.into_iter().chain([marker(entry)]).collect());
+                let outcome = match upstream_call!(
+                    self.upstream
+                        .update(
+                            "Appointment",
+                            appointment_id,
+                            &body,
+                            Precondition::IfMatch(based_on)
+                        )
+                        .await
+                ) {
+                    Ok(answer) => Ok(answer.etag_version.unwrap_or_default()),
+                    Err(UpstreamError::VersionConflict { .. }) => {
+                        // Ours from an earlier, interrupted run? Or changed by someone else?
+                        let now_upstream = upstream_call!(
+                            self.upstream.read("Appointment", appointment_id).await
+                        )?;
+                        if carries_marker(&now_upstream.body, entry) {
+                            Ok(now_upstream.etag_version.unwrap_or_default())
+                        } else if now_upstream.body.get("status").and_then(Value::as_str)
+                            == Some("cancelled")
+                        {
+                            Err((
+                                ConflictKind::AppointmentCancelledUpstream,
+                                Some(now_upstream.body),
+                            ))
+                        } else {
+                            Err((ConflictKind::AppointmentChanged, Some(now_upstream.body)))
+                        }
+                    }
+                    Err(UpstreamError::NotFound { .. }) => {
+                        Err((ConflictKind::AppointmentGone, None))
+                    }
+                    Err(_) => Err((ConflictKind::Refused, None)),
+                };
+                match outcome {
+                    Ok(version) => {
+                        if !observer.on(ReplayEvent::UpstreamWritten { index }) {
+                            return Err(ReconcileError::Interrupted);
+                        }
+                        let tx = self.store.transaction()?;
+                        if *part_of_move {
+                            // The move settles with its new booking; remember this half is done.
+                            tx.set_journal_state(
+                                entry,
+                                JournalState::Pending,
+                                Some(&format!("cancelled upstream: version {version}")),
+                                now,
+                            )?;
+                        } else {
+                            tx.set_journal_state(
+                                entry,
+                                JournalState::Applied,
+                                Some(&format!("Appointment/{appointment_id} cancelled")),
+                                now,
+                            )?;
+                            tx.retire_appointment_change(appointment_id)?;
+                        }
+                        tx.commit()?;
+                        StepResult::Applied {
+                            upstream_id: format!("Appointment/{appointment_id}"),
+                        }
+                    }
+                    Err((kind, upstream)) => {
+                        self.record_conflict(entry, std::slice::from_ref(entry), kind, json!({"cancel": appointment_id, "reason": reason, "based_on": based_on}), upstream)?;
+                        StepResult::Conflict { kind }
+                    }
+                }
+            }
+            Step::Supersede { entries, why } => {
+                let tx = self.store.transaction()?;
+                for e in entries {
+                    tx.set_journal_state(e, JournalState::Superseded, Some(why), now)?;
+                }
+                if let Some(first) = entries.first() {
+                    tx.retire_offline_booking(first, "superseded")?;
+                }
+                tx.commit()?;
+                StepResult::Superseded
+            }
+            Step::BackEntry {
+                entries,
+                patient_id,
+                summary,
+            } => {
+                self.to_worklist(entries, "past_change", patient_id.as_deref(), summary)?;
+                StepResult::BackEntry
+            }
+            Step::FileNote {
+                entry,
+                patient_id,
+                text,
+                author,
+                written_at,
+                ..
+            } => {
+                let body = note_resource(entry, patient_id, text, author, *written_at);
+                let search = format!("identifier={OFFLINE_CHANGE_SYSTEM}|{entry}");
+                let pushed = upstream_call!(
+                    self.upstream
+                        .create(
+                            "DocumentReference",
+                            &body,
+                            Precondition::IfNoneExist(&search)
+                        )
+                        .await
+                );
+                if pushed.is_ok() && !observer.on(ReplayEvent::UpstreamWritten { index }) {
+                    return Err(ReconcileError::Interrupted);
+                }
+                let summary = format!(
+                    "File the offline note by {author} ({}) in the clinical record",
+                    format_uk(*written_at)
+                );
+                let tx = self.store.transaction()?;
+                tx.add_work_item(entry, "note", Some(patient_id), &summary, now)?;
+                let result = match pushed {
+                    Ok(answer) => {
+                        let id = format!(
+                            "DocumentReference/{}",
+                            answer
+                                .body
+                                .get("id")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                        );
+                        tx.set_journal_state(entry, JournalState::Applied, Some(&id), now)?;
+                        StepResult::Applied { upstream_id: id }
+                    }
+                    Err(e) => {
+                        // The upstream does not take notes this way: the worklist carries it.
+                        tx.set_journal_state(
+                            entry,
+                            JournalState::Superseded,
+                            Some(&format!(
+                                "back-entry: upstream refused the note ({})",
+                                e.code()
+                            )),
+                            now,
+                        )?;
+                        StepResult::BackEntry
+                    }
+                };
+                tx.commit()?;
+                result
+            }
+        };
+        Ok(Applied::Done(result))
+    }
+
+    /// The appointment now holding a slot upstream, to show beside ours.
+    async fn who_has_slot(&self, slot_id: &str) -> Result<Option<Value>, UpstreamError> {
+        let url = self.upstream.url(&format!(
+            "Appointment?slot=Slot/{slot_id}&status=booked&_count=1"
+        ));
+        let page = self.upstream.search_page(&url).await?;
+        Ok(page
+            .resources
+            .first()
+            .and_then(|r| serde_json::from_str(r.get()).ok()))
+    }
+
+    fn record_conflict(
+        &mut self,
+        identity: &str,
+        entries: &[String],
+        kind: ConflictKind,
+        ours: Value,
+        upstream: Option<Value>,
+    ) -> Result<(), StoreError> {
+        let record = ConflictRecord {
+            kind,
+            summary: kind.describe().to_string(),
+            ours,
+            upstream,
+        };
+        let tx = self.store.transaction()?;
+        for e in entries {
+            if e == identity {
+                tx.set_journal_state(
+                    e,
+                    JournalState::Conflict,
+                    Some(&serde_json::to_string(&record).unwrap_or_default()),
+                    self.now,
+                )?;
+            } else {
+                tx.set_journal_state(
+                    e,
+                    JournalState::Superseded,
+                    Some(&format!("folded into {identity}")),
+                    self.now,
+                )?;
+            }
+        }
+        tx.commit()
+    }
+
+    fn record_failure(&mut self, step: &Step, e: &UpstreamError) -> Result<(), StoreError> {
+        let tx = self.store.transaction()?;
+        for entry in step.entries() {
+            tx.set_journal_state(
+                entry,
+                JournalState::Failed,
+                Some(&format!("retryable: {}", e.code())),
+                self.now,
+            )?;
+        }
+        tx.commit()
+    }
+
+    fn to_worklist(
+        &mut self,
+        entries: &[String],
+        kind: &str,
+        patient_id: Option<&str>,
+        summary: &str,
+    ) -> Result<(), StoreError> {
+        let tx = self.store.transaction()?;
+        if let Some(first) = entries.first() {
+            tx.add_work_item(first, kind, patient_id, summary, self.now)?;
+            tx.retire_offline_booking(first, "back-entry")?;
+        }
+        for e in entries {
+            tx.set_journal_state(e, JournalState::Superseded, Some("back-entry"), self.now)?;
+        }
+        tx.commit()
+    }
+}
+
+/// The conflict recorded on a journal row, if it is waiting for a decision.
+pub fn conflict_of(entry: &JournalEntry) -> Option<ConflictRecord> {
+    (entry.state == JournalState::Conflict)
+        .then(|| {
+            entry
+                .outcome
+                .as_deref()
+                .and_then(|o| serde_json::from_str(o).ok())
+        })
+        .flatten()
+}
