@@ -89,11 +89,12 @@ impl CacheTx<'_> {
 
     /// Enabled accounts with this role: the access layer keeps at least one manager.
     pub fn count_enabled_with_role(&self, role: &str) -> Result<u64> {
-        Ok(self.tx.query_row(
+        let n: i64 = self.tx.query_row(
             "SELECT count(*) FROM account WHERE role = ?1 AND disabled = 0",
             [role],
             |r| r.get(0),
-        )?)
+        )?;
+        Ok(n.max(0) as u64)
     }
 }
 

@@ -260,7 +260,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.is_ascii() {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
         return None;
     }
     (0..s.len())
@@ -399,7 +399,14 @@ impl RawRow {
     fn read(r: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             seq: r.get(0)?,
-            fields: [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?],
+            fields: [
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ],
             prev_hash: bytes_of(r.get(7)?),
             hash: bytes_of(r.get(8)?),
         })
@@ -601,10 +608,7 @@ impl Store {
 
     /// As [`Store::verify_audit`], and also checks the log still reaches `recorded` (the head
     /// kept outside the cache), which is how deleting the newest entries shows.
-    pub fn verify_audit_against(
-        &self,
-        recorded: Option<&ChainHead>,
-    ) -> Result<AuditVerification> {
+    pub fn verify_audit_against(&self, recorded: Option<&ChainHead>) -> Result<AuditVerification> {
         let mut stmt = self.conn.prepare(&format!("{SELECT_RAW} ORDER BY seq"))?;
         let mut rows = stmt.query([])?;
         let mut prev: Option<(i64, Vec<u8>)> = None;
@@ -613,7 +617,9 @@ impl Store {
         while let Some(r) = rows.next()? {
             let row = RawRow::read(r)?;
             let expected_seq = prev.as_ref().map_or(1, |(s, _)| s + 1);
-            let expected_prev = prev.as_ref().map_or(&GENESIS_HASH[..], |(_, h)| h.as_slice());
+            let expected_prev = prev
+                .as_ref()
+                .map_or(&GENESIS_HASH[..], |(_, h)| h.as_slice());
             let content_ok = row.content_matches_hash();
             let link_ok = row.prev_hash == expected_prev;
             if content_ok && link_ok && row.seq == expected_seq {
@@ -638,15 +644,23 @@ impl Store {
         })
     }
 
+    /// Whether the log still reaches `recorded` unchanged: one lookup, cheap enough to run
+    /// before every update of the recorded head (so a truncation is never papered over).
+    pub fn check_audit_head(&self, recorded: &ChainHead) -> Result<HeadCheck> {
+        let last = self.audit_head()?;
+        self.check_head(recorded, last)
+    }
+
     fn check_head(&self, rec: &ChainHead, last: Option<ChainHead>) -> Result<HeadCheck> {
-        let at_rec: Option<Value> = self
+        let at_rec: Option<Vec<u8>> = self
             .conn
             .query_row("SELECT hash FROM audit WHERE seq = ?1", [rec.seq], |r| {
-                r.get(0)
+                r.get::<_, Value>(0)
             })
-            .optional()?;
+            .optional()?
+            .map(bytes_of);
         Ok(match at_rec {
-            Some(h) if bytes_of(h) == rec.hash => HeadCheck::Matches,
+            Some(h) if h == rec.hash => HeadCheck::Matches,
             Some(_) => HeadCheck::Rewritten { seq: rec.seq },
             None if last.is_none_or(|l| l.seq < rec.seq) => HeadCheck::Truncated {
                 recorded_seq: rec.seq,
@@ -715,7 +729,9 @@ impl Store {
                 problem(
                     row.seq,
                     TamperKind::Edited,
-                    format!("its sequence number was changed (it was written as entry {written_as})"),
+                    format!(
+                        "its sequence number was changed (it was written as entry {written_as})"
+                    ),
                 )
             } else {
                 problem(
@@ -829,11 +845,9 @@ impl Store {
     fn seq_after(&self, seq: i64) -> Result<Option<i64>> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT min(seq) FROM audit WHERE seq > ?1",
-                [seq],
-                |r| r.get(0),
-            )
+            .query_row("SELECT min(seq) FROM audit WHERE seq > ?1", [seq], |r| {
+                r.get(0)
+            })
             .optional()?
             .flatten())
     }
@@ -885,4 +899,467 @@ pub fn search_shape(query: &str) -> String {
         }
     }
     parts.join("+")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{key, open_temp};
+    use chrono::TimeZone;
+    use rusqlite::Connection;
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 7, 19, 9, minute, 0).unwrap()
+    }
+
+    fn entry(n: u32) -> AuditEntry {
+        AuditEntry::new(
+            at(n),
+            "sam.patel",
+            "reception-1",
+            AuditAction::DemographicsViewed,
+        )
+        .subject(format!("Patient/p{n}"))
+    }
+
+    /// A cache with entries 1..=n and a raw connection holding the key, as someone with the
+    /// key and an SQLite shell would have.
+    fn log_of(n: u32) -> (tempfile::TempDir, Store, Connection) {
+        let (dir, mut store) = open_temp();
+        for i in 1..=n {
+            store.append_audit(&entry(i)).unwrap();
+        }
+        let raw = Connection::open(dir.path().join("cache.db")).unwrap();
+        let hex: String = key()
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        raw.execute_batch(&format!("PRAGMA key = \"x'{hex}'\";"))
+            .unwrap();
+        (dir, store, raw)
+    }
+
+    fn hash_at(raw: &Connection, seq: i64) -> Vec<u8> {
+        raw.query_row("SELECT hash FROM audit WHERE seq = ?1", [seq], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// Moves rows from `from_seq` on by `by` (two steps, so the primary key never clashes).
+    fn shift(raw: &Connection, from_seq: i64, by: i64) {
+        raw.execute("UPDATE audit SET seq = -seq WHERE seq >= ?1", [from_seq])
+            .unwrap();
+        raw.execute("UPDATE audit SET seq = -seq + ?1 WHERE seq < 0", [by])
+            .unwrap();
+    }
+
+    /// A row made by someone who knows the algorithm: correct hash for its content.
+    fn forge(raw: &Connection, seq: i64, prev_hash: &[u8], detail: &str) {
+        let at = ts(at(30));
+        let fields = [
+            ValueRef::Text(at.as_bytes()),
+            ValueRef::Text(b"intruder"),
+            ValueRef::Text(b"reception-1"),
+            ValueRef::Text(b"demographics_viewed"),
+            ValueRef::Null,
+            ValueRef::Text(detail.as_bytes()),
+        ];
+        let hash = entry_hash(prev_hash, seq, &fields);
+        raw.execute(
+            "INSERT INTO audit VALUES (?1, ?2, 'intruder', 'reception-1', 'demographics_viewed', NULL, ?3, ?4, ?5)",
+            params![seq, at, detail, prev_hash, hash.as_slice()],
+        )
+        .unwrap();
+    }
+
+    fn problem(store: &Store) -> AuditProblem {
+        let v = store.verify_audit().unwrap();
+        assert!(!v.is_intact());
+        v.problem.expect("a problem is reported")
+    }
+
+    #[test]
+    fn an_untouched_log_verifies_and_an_empty_one_too() {
+        let (_dir, store) = open_temp();
+        let v = store.verify_audit().unwrap();
+        assert!(v.is_intact());
+        assert_eq!(v.last, None);
+        let (_dir, store, _raw) = log_of(6);
+        let v = store.verify_audit().unwrap();
+        assert!(v.is_intact(), "{}", v.describe());
+        assert_eq!(v.intact_entries, 6);
+        assert_eq!(v.last.unwrap().seq, 6);
+        assert!(v.describe().contains("intact: 6 entries"));
+    }
+
+    #[test]
+    fn entries_chain_from_the_genesis_hash_in_order() {
+        let (_dir, store, raw) = log_of(3);
+        let first: Vec<u8> = raw
+            .query_row("SELECT prev_hash FROM audit WHERE seq = 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(first, GENESIS_HASH);
+        let second: Vec<u8> = raw
+            .query_row("SELECT prev_hash FROM audit WHERE seq = 2", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(second, hash_at(&raw, 1));
+        assert_eq!(
+            store.audit_head().unwrap().unwrap().hash.to_vec(),
+            hash_at(&raw, 3)
+        );
+    }
+
+    #[test]
+    fn an_edited_entry_is_reported_at_its_seq() {
+        let (_dir, store, raw) = log_of(6);
+        raw.execute(
+            "UPDATE audit SET subject = 'Patient/other' WHERE seq = 3",
+            [],
+        )
+        .unwrap();
+        let p = problem(&store);
+        assert_eq!(
+            (p.seq, p.kind),
+            (3, TamperKind::Edited),
+            "{}",
+            p.explanation
+        );
+        let v = store.verify_audit().unwrap();
+        assert_eq!(v.intact_entries, 2);
+        assert!(v.describe().contains("entry 3 edited"), "{}", v.describe());
+    }
+
+    #[test]
+    fn an_edit_to_any_column_is_seen_even_a_change_of_type() {
+        for change in [
+            "UPDATE audit SET at = '2024-07-19T09:04:00.001Z' WHERE seq = 4",
+            "UPDATE audit SET actor = 'someone.else' WHERE seq = 4",
+            "UPDATE audit SET workstation = 'home-pc' WHERE seq = 4",
+            "UPDATE audit SET action = 'logged_in' WHERE seq = 4",
+            "UPDATE audit SET detail = 'added later' WHERE seq = 4",
+            "UPDATE audit SET subject = NULL WHERE seq = 4",
+            "UPDATE audit SET actor = 4 WHERE seq = 4",
+            "UPDATE audit SET hash = 'not a hash' WHERE seq = 4",
+            "UPDATE audit SET prev_hash = zeroblob(32) WHERE seq = 4",
+        ] {
+            let (_dir, store, raw) = log_of(6);
+            raw.execute(change, []).unwrap();
+            let p = problem(&store);
+            assert_eq!(p.seq, 4, "{change}: {p:?}");
+            assert_eq!(p.kind, TamperKind::Edited, "{change}: {p:?}");
+        }
+    }
+
+    #[test]
+    fn an_edited_entry_given_a_fresh_hash_is_still_found() {
+        let (_dir, store, raw) = log_of(6);
+        let prev = hash_at(&raw, 2);
+        raw.execute("DELETE FROM audit WHERE seq = 3", []).unwrap();
+        forge(&raw, 3, &prev, "nothing to see");
+        let p = problem(&store);
+        assert_eq!(
+            (p.seq, p.kind),
+            (3, TamperKind::Edited),
+            "{}",
+            p.explanation
+        );
+    }
+
+    #[test]
+    fn a_deleted_entry_is_reported_as_missing() {
+        let (_dir, store, raw) = log_of(6);
+        raw.execute("DELETE FROM audit WHERE seq = 3", []).unwrap();
+        let p = problem(&store);
+        assert_eq!(
+            (p.seq, p.kind),
+            (3, TamperKind::Deleted),
+            "{}",
+            p.explanation
+        );
+        assert!(p.explanation.contains("entry 3 is missing"));
+    }
+
+    #[test]
+    fn several_deleted_entries_and_the_first_entry_are_reported() {
+        let (_dir, store, raw) = log_of(8);
+        raw.execute("DELETE FROM audit WHERE seq BETWEEN 3 AND 5", [])
+            .unwrap();
+        let p = problem(&store);
+        assert_eq!((p.seq, p.kind), (3, TamperKind::Deleted));
+        assert!(
+            p.explanation.contains("entries 3 to 5 are missing"),
+            "{}",
+            p.explanation
+        );
+
+        let (_dir, store, raw) = log_of(4);
+        raw.execute("DELETE FROM audit WHERE seq = 1", []).unwrap();
+        let p = problem(&store);
+        assert_eq!((p.seq, p.kind), (1, TamperKind::Deleted));
+    }
+
+    #[test]
+    fn a_deletion_hidden_by_renumbering_is_still_a_deletion() {
+        let (_dir, store, raw) = log_of(6);
+        raw.execute("DELETE FROM audit WHERE seq = 3", []).unwrap();
+        shift(&raw, 4, -1);
+        let p = problem(&store);
+        assert_eq!(
+            (p.seq, p.kind),
+            (3, TamperKind::Deleted),
+            "{}",
+            p.explanation
+        );
+    }
+
+    #[test]
+    fn an_inserted_entry_is_reported_even_with_a_correct_hash() {
+        let (_dir, store, raw) = log_of(6);
+        let prev = hash_at(&raw, 2);
+        shift(&raw, 3, 1);
+        forge(&raw, 3, &prev, "slipped in");
+        let p = problem(&store);
+        assert_eq!(
+            (p.seq, p.kind),
+            (3, TamperKind::Inserted),
+            "{}",
+            p.explanation
+        );
+    }
+
+    #[test]
+    fn an_inserted_entry_with_a_made_up_hash_is_reported() {
+        let (_dir, store, raw) = log_of(6);
+        let prev = hash_at(&raw, 2);
+        shift(&raw, 3, 1);
+        raw.execute(
+            "INSERT INTO audit VALUES (3, '2024-07-19T09:30:00.000Z', 'intruder', 'pc', 'logged_in', NULL, NULL, ?1, zeroblob(32))",
+            [prev],
+        )
+        .unwrap();
+        let p = problem(&store);
+        assert_eq!(
+            (p.seq, p.kind),
+            (3, TamperKind::Inserted),
+            "{}",
+            p.explanation
+        );
+    }
+
+    #[test]
+    fn swapped_entries_are_reported_as_reordered() {
+        let (_dir, store, raw) = log_of(6);
+        raw.execute_batch(
+            "UPDATE audit SET seq = -1 WHERE seq = 3;
+             UPDATE audit SET seq = 3 WHERE seq = 4;
+             UPDATE audit SET seq = 4 WHERE seq = -1;",
+        )
+        .unwrap();
+        let p = problem(&store);
+        assert_eq!(
+            (p.seq, p.kind),
+            (3, TamperKind::Reordered),
+            "{}",
+            p.explanation
+        );
+    }
+
+    #[test]
+    fn an_entry_moved_to_the_end_is_reported_as_reordered() {
+        let (_dir, store, raw) = log_of(6);
+        raw.execute("UPDATE audit SET seq = 7 WHERE seq = 2", [])
+            .unwrap();
+        shift(&raw, 3, -1);
+        let p = problem(&store);
+        assert_eq!(
+            (p.seq, p.kind),
+            (2, TamperKind::Reordered),
+            "{}",
+            p.explanation
+        );
+    }
+
+    #[test]
+    fn deleting_the_newest_entries_shows_only_against_the_recorded_head() {
+        let (_dir, store, raw) = log_of(6);
+        let recorded = store.audit_head().unwrap().unwrap();
+        raw.execute("DELETE FROM audit WHERE seq >= 5", []).unwrap();
+        // The honest limit of a chain: what remains is valid.
+        assert!(store.verify_audit().unwrap().is_intact());
+        let v = store.verify_audit_against(Some(&recorded)).unwrap();
+        assert!(!v.is_intact());
+        assert_eq!(
+            v.head,
+            HeadCheck::Truncated {
+                recorded_seq: 6,
+                last_seq: Some(4)
+            }
+        );
+        assert!(
+            v.describe().contains("newest entries were deleted"),
+            "{}",
+            v.describe()
+        );
+
+        raw.execute("DELETE FROM audit", []).unwrap();
+        let v = store.verify_audit_against(Some(&recorded)).unwrap();
+        assert_eq!(
+            v.head,
+            HeadCheck::Truncated {
+                recorded_seq: 6,
+                last_seq: None
+            }
+        );
+    }
+
+    #[test]
+    fn newest_entries_replaced_by_fresh_ones_show_as_rewritten() {
+        let (_dir, mut store, raw) = log_of(6);
+        let recorded = store.audit_head().unwrap().unwrap();
+        raw.execute("DELETE FROM audit WHERE seq >= 5", []).unwrap();
+        store.append_audit(&entry(50)).unwrap();
+        store.append_audit(&entry(51)).unwrap();
+        let v = store.verify_audit_against(Some(&recorded)).unwrap();
+        assert!(v.problem.is_none());
+        assert_eq!(v.head, HeadCheck::Rewritten { seq: 6 });
+        assert!(!v.is_intact());
+        // Entries after the recorded head are normal.
+        store.append_audit(&entry(52)).unwrap();
+        let (_d, store2, _r) = log_of(3);
+        let head = store2.audit_head().unwrap().unwrap();
+        let mut store2 = store2;
+        store2.append_audit(&entry(9)).unwrap();
+        assert_eq!(store2.check_audit_head(&head).unwrap(), HeadCheck::Matches);
+    }
+
+    #[test]
+    fn an_entry_written_in_a_transaction_is_rolled_back_with_it() {
+        let (_dir, mut store) = open_temp();
+        {
+            let tx = store.transaction().unwrap();
+            tx.append_audit(&entry(1)).unwrap();
+            tx.set_setting("mode", "offline").unwrap();
+            // Dropped without commit: neither the change nor its record stays.
+        }
+        assert_eq!(store.audit_head().unwrap(), None);
+        let tx = store.transaction().unwrap();
+        let head = tx.append_audit(&entry(1)).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(head.seq, 1);
+        assert_eq!(store.audit_head().unwrap(), Some(head));
+    }
+
+    #[test]
+    fn the_encoding_does_not_let_text_move_between_fields() {
+        let f = |a: &'static str, b: &'static str| {
+            entry_hash(
+                &GENESIS_HASH,
+                1,
+                &[
+                    ValueRef::Text(b"t"),
+                    ValueRef::Text(a.as_bytes()),
+                    ValueRef::Text(b.as_bytes()),
+                    ValueRef::Text(b"x"),
+                    ValueRef::Null,
+                    ValueRef::Null,
+                ],
+            )
+        };
+        assert_ne!(f("ab", "c"), f("a", "bc"));
+        let null_vs_empty = |v: ValueRef<'static>| {
+            entry_hash(
+                &GENESIS_HASH,
+                1,
+                &[
+                    ValueRef::Null,
+                    ValueRef::Null,
+                    ValueRef::Null,
+                    ValueRef::Null,
+                    v,
+                    ValueRef::Null,
+                ],
+            )
+        };
+        assert_ne!(
+            null_vs_empty(ValueRef::Null),
+            null_vs_empty(ValueRef::Text(b""))
+        );
+    }
+
+    #[test]
+    fn entries_are_exported_by_subject_actor_and_time_range() {
+        let (_dir, mut store, _raw) = log_of(6);
+        store
+            .append_audit(
+                &AuditEntry::new(
+                    at(7),
+                    "dr.okafor",
+                    "room-3",
+                    AuditAction::ClinicalSummaryViewed,
+                )
+                .subject("Patient/p2"),
+            )
+            .unwrap();
+        let by_patient = store
+            .audit_entries(&AuditFilter {
+                subject: Some("Patient/p2".into()),
+                ..AuditFilter::default()
+            })
+            .unwrap();
+        assert_eq!(by_patient.iter().map(|r| r.seq).collect::<Vec<_>>(), [2, 7]);
+        assert_eq!(by_patient[1].action, "clinical_summary_viewed");
+        assert_eq!(by_patient[1].at, at(7));
+        let in_range = store
+            .audit_entries(&AuditFilter {
+                from: Some(at(3)),
+                until: Some(at(5)),
+                ..AuditFilter::default()
+            })
+            .unwrap();
+        assert_eq!(in_range.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 4]);
+        let by_actor = store
+            .audit_entries(&AuditFilter {
+                actor: Some("dr.okafor".into()),
+                limit: Some(5),
+                ..AuditFilter::default()
+            })
+            .unwrap();
+        assert_eq!(by_actor.len(), 1);
+    }
+
+    #[test]
+    fn a_search_is_recorded_by_its_shape_never_its_text() {
+        for (query, shape) in [
+            ("smith 1958", "name+birth year"),
+            ("943 476 5919", "nhs number"),
+            ("9434765919", "nhs number"),
+            ("o'brien 30/05/1947", "name+date of birth"),
+            ("12 Mar 1958", "date of birth"),
+            ("smi jo", "name"),
+            ("  ", "empty"),
+            ("#!?", "unreadable"),
+        ] {
+            let got = search_shape(query);
+            assert_eq!(got, shape, "{query}");
+        }
+        let shape = search_shape("Okafor 03/11/1971");
+        for fragment in ["okafor", "Okafor", "1971", "03"] {
+            assert!(!shape.contains(fragment));
+        }
+    }
+
+    #[test]
+    fn actions_read_back_from_their_stored_names() {
+        for a in AuditAction::ALL {
+            assert_eq!(AuditAction::parse(a.as_str()), Some(a));
+        }
+        let mut names: Vec<_> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), AuditAction::ALL.len());
+    }
 }
