@@ -7,7 +7,7 @@
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use lifeboat_model::Clock;
@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::AccessSettings;
 use crate::error::{AccessError, Result};
-use crate::keyslot::{self, KeySlotFile, key_slot_path};
+use crate::keyslot::{self, FailureBook, KeySlotFile, key_slot_path};
 use crate::password::{Password, normalise_display_name, normalise_username};
 use crate::role::{Operation, Role};
 use crate::session::Session;
@@ -31,6 +31,8 @@ pub struct Access {
     keys: PathBuf,
     settings: AccessSettings,
     clock: Arc<dyn Clock>,
+    /// Failed logins for usernames with no key slot: in memory only (see `FailureBook`).
+    unknown_usernames: Arc<Mutex<FailureBook>>,
 }
 
 impl std::fmt::Debug for Access {
@@ -106,6 +108,7 @@ impl Access {
             cache,
             settings,
             clock,
+            unknown_usernames: Arc::default(),
         }
     }
 
@@ -290,7 +293,17 @@ impl Access {
             return Err(AccessError::WrongCredentials);
         };
         let mut slots = KeySlotFile::load(&self.keys)?;
-        if let Some(lockout) = slots.lockout(&username, now) {
+        let mut unknown = self
+            .unknown_usernames
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let has_slot = slots.slot(&username).is_some();
+        let book = if has_slot {
+            &mut slots.failed_logins
+        } else {
+            &mut *unknown
+        };
+        if let Some(lockout) = book.lockout(&username, now) {
             // Refused without trying the password, and not counted: a locked account is not
             // locked for longer by someone else hammering it.
             return Err(lockout.into_error());
@@ -306,16 +319,25 @@ impl Access {
             }
         };
         let Some(key) = opened else {
-            let lockout = slots.record_failure(&username, now, &self.settings);
-            slots.save(&self.keys)?;
+            let (lockout, failures) = if has_slot {
+                let lockout = slots
+                    .failed_logins
+                    .record_failure(&username, now, &self.settings);
+                slots.save(&self.keys)?;
+                (lockout, slots.failed_logins.failures(&username))
+            } else {
+                let lockout = unknown.record_failure(&username, now, &self.settings);
+                (lockout, unknown.failures(&username))
+            };
             tracing::warn!(
                 username = %username,
-                failures = slots.failures(&username),
+                failures,
                 "login refused: wrong username or password"
             );
             return Err(lockout.map_or(AccessError::WrongCredentials, |l| l.into_error()));
         };
-        let previous_failures = slots.clear_failures(&username);
+        drop(unknown);
+        let previous_failures = slots.failed_logins.clear_failures(&username);
         let weaker = stored_iterations < self.iterations().get();
         if weaker {
             // Raise an old slot to the current cost while the password is at hand.
@@ -435,7 +457,7 @@ impl Access {
         tx.commit()?;
         let mut slots = KeySlotFile::load(&self.keys)?;
         slots.put_slot(slot);
-        slots.clear_failures(&username);
+        slots.failed_logins.clear_failures(&username);
         slots.save(&self.keys)?;
         self.advance_recorded_head(&store)?;
         tracing::info!(username = %username, role = %new.role, by = %by.username(), "account added");
@@ -476,7 +498,7 @@ impl Access {
         // Also when already disabled: a slot left by an earlier crash goes now.
         let mut slots = KeySlotFile::load(&self.keys)?;
         slots.remove_slot(&username);
-        slots.clear_failures(&username);
+        slots.failed_logins.clear_failures(&username);
         slots.save(&self.keys)?;
         self.advance_recorded_head(&store)?;
         tracing::info!(username = %username, by = %by.username(), "account disabled");
@@ -592,7 +614,7 @@ impl Access {
 
     fn replace_slot(&self, slot: keyslot::KeySlot) -> Result<()> {
         let mut slots = KeySlotFile::load(&self.keys)?;
-        slots.clear_failures(&slot.username);
+        slots.failed_logins.clear_failures(&slot.username);
         slots.put_slot(slot);
         slots.save(&self.keys)
     }

@@ -54,7 +54,7 @@ pub(crate) struct KeySlotFile {
     version: u32,
     slots: Vec<KeySlot>,
     #[serde(default)]
-    failed_logins: BTreeMap<String, FailedLogins>,
+    pub failed_logins: FailureBook,
     /// The last audit entry seen by the access layer; see `docs/security.md`.
     #[serde(default)]
     audit_head: Option<RecordedHead>,
@@ -110,7 +110,7 @@ impl KeySlotFile {
             format: FORMAT.into(),
             version: VERSION,
             slots: Vec::new(),
-            failed_logins: BTreeMap::new(),
+            failed_logins: FailureBook::default(),
             audit_head: None,
         }
     }
@@ -175,73 +175,6 @@ impl KeySlotFile {
         self.slots.len() != before
     }
 
-    pub fn failures(&self, username: &str) -> u32 {
-        self.failed_logins.get(username).map_or(0, |f| f.count)
-    }
-
-    /// The lockout in force for `username` at `now`, if any.
-    pub fn lockout(&self, username: &str, now: DateTime<Utc>) -> Option<Lockout> {
-        let f = self.failed_logins.get(username)?;
-        let until = f.locked_until?;
-        (until > now).then(|| Lockout {
-            // Rounded up, so "locked for 0 s" is never shown while still locked.
-            seconds_left: ((until - now).num_milliseconds() + 999) / 1000,
-            failures: f.count,
-        })
-    }
-
-    /// Counts a failed attempt; returns the lockout it starts, if it reaches the limit.
-    /// Each failure past the limit doubles the wait, up to the cap.
-    pub fn record_failure(
-        &mut self,
-        username: &str,
-        now: DateTime<Utc>,
-        settings: &AccessSettings,
-    ) -> Option<Lockout> {
-        let entry = self
-            .failed_logins
-            .entry(username.to_string())
-            .or_insert(FailedLogins {
-                count: 0,
-                last_at: now,
-                locked_until: None,
-            });
-        entry.count = entry.count.saturating_add(1);
-        entry.last_at = now;
-        let lockout = if entry.count >= settings.max_failed_logins {
-            let doublings = (entry.count - settings.max_failed_logins).min(20);
-            let wait = settings
-                .first_lockout
-                .checked_mul(1 << doublings)
-                .unwrap_or(settings.lockout_cap)
-                .min(settings.lockout_cap);
-            entry.locked_until = Some(now + wait);
-            Some(Lockout {
-                seconds_left: wait.num_seconds(),
-                failures: entry.count,
-            })
-        } else {
-            None
-        };
-        if self.failed_logins.len() > MAX_REMEMBERED_FAILURES {
-            // Forget the stalest record that is not locked now.
-            if let Some(oldest) = self
-                .failed_logins
-                .iter()
-                .filter(|(_, f)| f.locked_until.is_none_or(|u| u <= now))
-                .min_by_key(|(_, f)| f.last_at)
-                .map(|(u, _)| u.clone())
-            {
-                self.failed_logins.remove(&oldest);
-            }
-        }
-        lockout
-    }
-
-    pub fn clear_failures(&mut self, username: &str) -> u32 {
-        self.failed_logins.remove(username).map_or(0, |f| f.count)
-    }
-
     pub fn recorded_head(&self, path: &Path) -> Result<Option<ChainHead>> {
         self.audit_head
             .as_ref()
@@ -259,6 +192,80 @@ impl KeySlotFile {
             seq: h.seq,
             hash: h.hash_hex(),
         });
+    }
+}
+
+/// Failed logins per username, and the lockouts they cause. Kept in the key-slot file for
+/// usernames that have a slot (so a restart does not reset them); for any other username
+/// only in memory, because people type passwords into the username box and the file is
+/// readable by anyone with the laptop.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct FailureBook(BTreeMap<String, FailedLogins>);
+
+impl FailureBook {
+    pub fn failures(&self, username: &str) -> u32 {
+        self.0.get(username).map_or(0, |f| f.count)
+    }
+
+    /// The lockout in force for `username` at `now`, if any.
+    pub fn lockout(&self, username: &str, now: DateTime<Utc>) -> Option<Lockout> {
+        let f = self.0.get(username)?;
+        let until = f.locked_until?;
+        (until > now).then(|| Lockout {
+            // Rounded up, so "locked for 0 s" is never shown while still locked.
+            seconds_left: ((until - now).num_milliseconds() + 999) / 1000,
+            failures: f.count,
+        })
+    }
+
+    /// Counts a failed attempt; returns the lockout it starts, if it reaches the limit.
+    /// Each failure past the limit doubles the wait, up to the cap.
+    pub fn record_failure(
+        &mut self,
+        username: &str,
+        now: DateTime<Utc>,
+        settings: &AccessSettings,
+    ) -> Option<Lockout> {
+        let entry = self.0.entry(username.to_string()).or_insert(FailedLogins {
+            count: 0,
+            last_at: now,
+            locked_until: None,
+        });
+        entry.count = entry.count.saturating_add(1);
+        entry.last_at = now;
+        let lockout = if entry.count >= settings.max_failed_logins {
+            let doublings = (entry.count - settings.max_failed_logins).min(20);
+            let wait = settings
+                .first_lockout
+                .checked_mul(1 << doublings)
+                .unwrap_or(settings.lockout_cap)
+                .min(settings.lockout_cap);
+            entry.locked_until = Some(now + wait);
+            Some(Lockout {
+                seconds_left: wait.num_seconds(),
+                failures: entry.count,
+            })
+        } else {
+            None
+        };
+        if self.0.len() > MAX_REMEMBERED_FAILURES {
+            // Forget the stalest record that is not locked now.
+            if let Some(oldest) = self
+                .0
+                .iter()
+                .filter(|(_, f)| f.locked_until.is_none_or(|u| u <= now))
+                .min_by_key(|(_, f)| f.last_at)
+                .map(|(u, _)| u.clone())
+            {
+                self.0.remove(&oldest);
+            }
+        }
+        lockout
+    }
+
+    pub fn clear_failures(&mut self, username: &str) -> u32 {
+        self.0.remove(username).map_or(0, |f| f.count)
     }
 }
 
@@ -573,7 +580,7 @@ mod tests {
     #[test]
     fn lockout_doubles_after_the_limit_and_stops_at_the_cap() {
         let settings = AccessSettings::default();
-        let mut file = KeySlotFile::new();
+        let mut file = FailureBook::default();
         let mut t = now();
         for _ in 0..4 {
             assert_eq!(file.record_failure("sam", t, &settings), None);
@@ -592,12 +599,12 @@ mod tests {
     }
 
     #[test]
-    fn failures_for_many_unknown_usernames_do_not_grow_the_file_without_bound() {
+    fn failures_for_many_unknown_usernames_are_not_remembered_without_bound() {
         let settings = AccessSettings::default();
-        let mut file = KeySlotFile::new();
+        let mut book = FailureBook::default();
         for i in 0..1000 {
-            file.record_failure(&format!("guess{i}"), now(), &settings);
+            book.record_failure(&format!("guess{i}"), now(), &settings);
         }
-        assert!(file.failed_logins.len() <= MAX_REMEMBERED_FAILURES + 1);
+        assert!(book.0.len() <= MAX_REMEMBERED_FAILURES + 1);
     }
 }

@@ -173,10 +173,15 @@ impl Session {
         if self.locked {
             return Err(AccessError::Locked);
         }
-        if self.lock_if_idle(now)? {
-            return Err(AccessError::Locked);
+        match self.lock_if_idle(now) {
+            Ok(false) => Ok(()),
+            Ok(true) => Err(AccessError::Locked),
+            // Locked all the same; the person needs to hear that, not about the audit write.
+            Err(e) => {
+                tracing::error!(error = %e, "idle lock could not be written to the audit log");
+                Err(AccessError::Locked)
+            }
         }
-        Ok(())
     }
 
     pub fn is_idle(&self, now: DateTime<Utc>) -> bool {

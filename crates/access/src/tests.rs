@@ -323,6 +323,11 @@ fn unknown_usernames_are_locked_out_too() {
         p.login("guess", "whatever1234").unwrap_err().code(),
         "locked_out"
     );
+    // What was typed as a username is not written to the readable key-slot file: people
+    // type passwords into the username box.
+    p.login("front.desk.morning", "whatever1234").unwrap_err();
+    assert!(!p.keys_text().contains("guess"));
+    assert!(!p.keys_text().contains("front.desk.morning"));
 }
 
 #[test]
