@@ -102,6 +102,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn init_writes_plain_text_to_a_daily_file_once_per_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let guard = init(dir.path()).unwrap();
+        tracing::info!(workstation = "reception-1", "sync finished");
+        // The first subscriber stays; a second set-up is refused, not silently ignored.
+        assert!(matches!(init(dir.path()), Err(AccessError::Logging(_))));
+        drop(guard); // flushes the background writer
+        let files: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("lifeboat.") && name.ends_with(".log"),
+            "{name}"
+        );
+        let text = std::fs::read_to_string(&files[0]).unwrap();
+        assert!(text.contains("sync finished"), "{text}");
+        assert!(!text.contains('\u{1b}'), "no colour codes");
+    }
+
+    #[test]
     fn capture_sees_what_was_logged_on_this_thread() {
         let ((), text) = capture(|| tracing::warn!(username = "sam", "login refused"));
         assert!(text.contains("login refused"), "{text}");
