@@ -1,5 +1,6 @@
 //! Sync against the real test upstream (Medplum behind tests/upstream/server.mjs) with the
 //! checked-in 200-patient fixture practice.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 mod support;
 

@@ -1,6 +1,6 @@
 //! Shared by the integration tests: the test upstream with the fixture practice, temporary
 //! caches, and comparing caches resource by resource.
-#![allow(dead_code)] // each test binary uses its own part of this module
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // shared by test binaries; a failed unwrap is a failed test
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

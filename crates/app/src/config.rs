@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lifeboat_engine::SyncSettings;
+use lifeboat_engine::health::HealthSettings;
 use lifeboat_upstream::UpstreamConfig;
 use serde::Deserialize;
 
@@ -19,6 +20,31 @@ pub struct Config {
     pub workstation: String,
     pub upstream: UpstreamSection,
     pub sync: SyncSection,
+    pub health: HealthSection,
+}
+
+/// How the upstream's health is watched. Defaults notice an outage within 60 s.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthSection {
+    pub probe_every_seconds: u64,
+    pub probe_timeout_seconds: u64,
+    pub failures_to_go_offline: u32,
+    pub successes_to_recover: u32,
+    pub min_dwell_seconds: u64,
+}
+
+impl Default for HealthSection {
+    fn default() -> Self {
+        let h = HealthSettings::default();
+        Self {
+            probe_every_seconds: h.probe_every.as_secs(),
+            probe_timeout_seconds: h.probe_timeout.as_secs(),
+            failures_to_go_offline: h.failures_to_go_offline,
+            successes_to_recover: h.successes_to_recover,
+            min_dwell_seconds: h.min_dwell.as_secs(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -54,6 +80,7 @@ impl Default for Config {
                 .unwrap_or_else(|| "workstation".into()),
             upstream: UpstreamSection::default(),
             sync: SyncSection::default(),
+            health: HealthSection::default(),
         }
     }
 }
@@ -126,6 +153,27 @@ impl Config {
         Ok(c)
     }
 
+    pub fn health_settings(&self) -> HealthSettings {
+        let h = &self.health;
+        HealthSettings {
+            probe_every: Duration::from_secs(h.probe_every_seconds.max(1)),
+            probe_timeout: Duration::from_secs(h.probe_timeout_seconds.max(1)),
+            failures_to_go_offline: h.failures_to_go_offline.max(1),
+            successes_to_recover: h.successes_to_recover.max(1),
+            min_dwell: Duration::from_secs(h.min_dwell_seconds),
+        }
+    }
+
+    /// The upstream client the health probe uses: one attempt per request, within the
+    /// probe's timeout (the breaker is the retry policy).
+    pub fn probe_config(&self) -> Result<UpstreamConfig, ConfigError> {
+        let mut c = self.upstream_config()?;
+        c.max_attempts = 1;
+        c.timeout = Duration::from_secs(self.health.probe_timeout_seconds.max(1));
+        c.connect_timeout = c.timeout;
+        Ok(c)
+    }
+
     pub fn sync_settings(&self) -> SyncSettings {
         SyncSettings {
             page_size: self.sync.page_size.clamp(1, 5000),
@@ -143,8 +191,9 @@ mod tests {
     #[test]
     fn missing_default_file_gives_defaults() {
         let dir = tempfile::tempdir().unwrap();
-        let c = Config::load(None).unwrap_or_default();
+        let c = Config::load(None).unwrap();
         assert_eq!(c.sync.interval_minutes, 5);
+        assert!(c.health_settings().worst_case_detection() <= Duration::from_secs(60));
         assert!(Config::load(Some(&dir.path().join("absent.toml"))).is_err());
     }
 

@@ -1,22 +1,22 @@
-//! What `lifeboat sync` and `lifeboat status` print: a progress bar per resource type while
-//! a sync runs, then a summary; the cache's state with its data age.
+//! Progress bars for long work: a line per resource type while a sync runs, then a summary.
 
 use std::io::Write;
 use std::time::Duration;
 
-use lifeboat_app::{App, AppError, Status};
-use lifeboat_engine::{PassKind, SyncProgress, SyncReport};
-use tokio::sync::mpsc;
+use lifeboat_app::desk::{DeskEvent, SyncSummary};
+use lifeboat_app::{AppError, Desk};
+use lifeboat_engine::{PassKind, SyncProgress};
+use tokio::sync::broadcast;
 
-pub async fn sync(app: &App, watch: bool) -> Result<(), AppError> {
-    let every = Duration::from_secs(app.config().sync.interval_minutes.max(1) * 60);
+pub async fn sync(desk: &Desk, watch: bool) -> Result<(), AppError> {
+    let every = Duration::from_secs(desk.config().sync.interval_minutes.max(1) * 60);
     loop {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let bar = tokio::spawn(draw(rx));
-        let result = app.sync(Some(tx)).await;
-        let _ = bar.await;
+        let bar = tokio::spawn(draw(desk.subscribe()));
+        let result = desk.sync_now().await;
+        bar.abort();
+        eprintln!();
         match result {
-            Ok(report) => print_report(&report),
+            Ok(summary) => print_summary(&summary),
             Err(e) if watch => eprintln!("lifeboat: {e} (will try again)"),
             Err(e) => return Err(e),
         }
@@ -31,10 +31,15 @@ pub async fn sync(app: &App, watch: bool) -> Result<(), AppError> {
     }
 }
 
-async fn draw(mut rx: mpsc::UnboundedReceiver<SyncProgress>) {
+async fn draw(mut events: broadcast::Receiver<DeskEvent>) {
     let mut current: Option<(String, PassKind)> = None;
     let mut err = std::io::stderr();
-    while let Some(p) = rx.recv().await {
+    loop {
+        let p: SyncProgress = match events.recv().await {
+            Ok(DeskEvent::SyncProgress(p)) => p,
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
         let label = p.kind.to_string();
         if current.as_ref() != Some(&(label.clone(), p.pass)) {
             if current.is_some() {
@@ -63,56 +68,19 @@ async fn draw(mut rx: mpsc::UnboundedReceiver<SyncProgress>) {
         let _ = write!(err, "\r{line}");
         let _ = err.flush();
     }
-    if current.is_some() {
-        let _ = writeln!(err);
-    }
 }
 
-fn print_report(report: &SyncReport) {
-    let t = report.total();
+pub fn print_summary(s: &SyncSummary) {
     println!(
         "Sync finished in {:.1} s: {} resources fetched in {} requests, {} written, {} refused, {} removed.",
-        report.elapsed_ms as f64 / 1000.0,
-        t.fetched,
-        t.requests,
-        t.written,
-        t.rejected,
-        t.removed
+        s.elapsed_ms as f64 / 1000.0,
+        s.fetched,
+        s.requests,
+        s.written,
+        s.rejected,
+        s.removed
     );
-    if t.rejected > 0 {
+    if s.rejected > 0 {
         println!("Refused resources are listed by `lifeboat status`.");
-    }
-}
-
-pub fn print_status(s: &Status) {
-    println!("Cache: {}", s.data_as_of);
-    if let Some(e) = &s.last_error {
-        println!("Last sync failed: {e}");
-    }
-    println!(
-        "\n{:<20} {:>9}  {:<9} Last complete pass",
-        "Type", "Cached", "Sync"
-    );
-    for k in &s.kinds {
-        let phase = match (k.phase.as_deref(), k.total) {
-            (Some("initial"), Some(total)) => format!("{}/{}", k.done, total),
-            (Some(p), _) => p.to_string(),
-            (None, _) => "never".into(),
-        };
-        println!(
-            "{:<20} {:>9}  {:<9} {}",
-            k.kind.to_string(),
-            k.cached,
-            phase,
-            k.last_completed.as_deref().unwrap_or("-")
-        );
-    }
-    if s.rejected.is_empty() {
-        println!("\nNo resources refused.");
-    } else {
-        println!("\nRefused from the upstream ({}):", s.rejected.len());
-        for r in &s.rejected {
-            println!("  {}/{}: {}", r.kind, r.id, r.reason);
-        }
     }
 }

@@ -11,8 +11,8 @@
 use chrono::{DateTime, Utc};
 use lifeboat_model::time::format_uk;
 use lifeboat_store::{
-    AppointmentSource, AppointmentView, CacheTx, JournalEntry, JournalKind, NewJournalEntry,
-    NewOfflineBooking, OfflineNote, SlotView, Store, StoreError,
+    AppointmentSource, AppointmentView, AuditAction, AuditEntry, CacheTx, JournalEntry,
+    JournalKind, NewJournalEntry, NewOfflineBooking, OfflineNote, SlotView, Store, StoreError,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -26,6 +26,25 @@ pub const MAX_NOTE: usize = 10_000;
 pub struct Actor<'a> {
     pub user: &'a str,
     pub workstation: &'a str,
+}
+
+impl Actor<'_> {
+    /// Audits a change in the same transaction as the change itself.
+    fn audit(
+        &self,
+        tx: &CacheTx<'_>,
+        now: DateTime<Utc>,
+        action: AuditAction,
+        subject: &str,
+        journal: &JournalEntry,
+    ) -> Result<(), StoreError> {
+        tx.append_audit(
+            &AuditEntry::new(now, self.user, self.workstation, action)
+                .subject(subject)
+                .detail(format!("offline change {}", journal.id)),
+        )?;
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +119,7 @@ pub struct BookRequest {
 /// What a confirmation screen shows: the journal row and the appointment as now booked
 /// (with the patient's name, date of birth and NHS number).
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Confirmation {
     pub journal: JournalEntry,
     pub appointment: Option<AppointmentView>,
@@ -329,6 +349,13 @@ pub fn move_appointment(
             journal.id.clone()
         }
     };
+    actor.audit(
+        &tx,
+        now,
+        AuditAction::AppointmentMoved,
+        &patient_subject(&a),
+        &journal,
+    )?;
     let appointment = tx.appointment(&moved_id)?;
     tx.commit()?;
     Ok(Confirmation {
@@ -431,6 +458,13 @@ pub fn write_note(
         target_id: Some(&patient.id),
         based_on_version: Some(&patient.version_id),
     })?;
+    actor.audit(
+        &tx,
+        now,
+        AuditAction::ClinicalNoteWritten,
+        &format!("Patient/{}", patient.id),
+        &journal,
+    )?;
     let note = OfflineNote {
         journal_id: journal.id,
         patient_id: patient.id,
@@ -442,6 +476,13 @@ pub fn write_note(
     tx.insert_offline_note(&note)?;
     tx.commit()?;
     Ok(note)
+}
+
+fn patient_subject(a: &AppointmentView) -> String {
+    a.patient.as_ref().map_or_else(
+        || format!("Appointment/{}", a.id),
+        |p| format!("Patient/{}", p.id),
+    )
 }
 
 fn target_type(a: &AppointmentView) -> &'static str {

@@ -1,5 +1,6 @@
 //! Offline booking rules over a real cache file holding the fixture practice, "on" the
 //! morning of Fri 19 Jul 2024 (09:30 in London).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
 
 use std::sync::{Arc, Barrier};
 

@@ -75,6 +75,7 @@ text_enum!(JournalState {
 
 /// One offline change.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct JournalEntry {
     pub seq: i64,
     /// UUID v7: sorts by creation time; carried upstream as an identifier so a replay

@@ -31,7 +31,7 @@ pub use journal::{JournalEntry, JournalKind, JournalState, NewJournalEntry};
 pub use migrate::SCHEMA_VERSION;
 pub use offline::{
     AppointmentSource, AppointmentView, DiaryLine, NewOfflineBooking, OfflineNote, PatientBrief,
-    SlotQuery, SlotView,
+    SlotQuery, SlotView, SummaryLine,
 };
 pub use search::{PatientMatch, SearchError};
 pub use worklist::WorkItem;
@@ -84,6 +84,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    key: CacheKey,
 }
 
 impl Store {
@@ -116,13 +117,40 @@ impl Store {
              PRAGMA foreign_keys = ON;
              PRAGMA busy_timeout = 10000;",
         )?;
-        let mut store = Self { conn, path };
+        let mut store = Self {
+            conn,
+            path,
+            key: key.clone(),
+        };
         migrate::migrate(&mut store.conn)?;
         Ok(store)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Writes an encrypted copy of the whole cache, under the same key, to `to` (which must
+    /// not exist): a drill's practice copy.
+    pub fn copy_to(&self, to: &Path) -> Result<()> {
+        self.conn.execute(
+            &format!("ATTACH DATABASE ?1 AS copy KEY {}", self.key.pragma_value()),
+            [to.to_string_lossy()],
+        )?;
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let copied = self
+            .conn
+            .query_row("SELECT sqlcipher_export('copy')", [], |_| Ok(()))
+            .and_then(|()| {
+                self.conn
+                    .execute_batch(&format!("PRAGMA copy.user_version = {version};"))
+            });
+        let detached = self.conn.execute_batch("DETACH DATABASE copy;");
+        copied?;
+        detached?;
+        Ok(())
     }
 
     pub fn schema_version(&self) -> Result<i64> {
@@ -189,6 +217,23 @@ mod tests {
         drop(store);
         let again = Store::open(dir.path().join("cache.db"), &key()).unwrap();
         assert_eq!(again.schema_version().unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_copy_opens_with_the_same_key_and_holds_the_same_data() {
+        let (dir, mut store) = open_temp();
+        let tx = store.transaction().unwrap();
+        tx.set_setting("practice", "The Surgery").unwrap();
+        tx.commit().unwrap();
+        let copy_path = dir.path().join("copy.db");
+        store.copy_to(&copy_path).unwrap();
+        let copy = Store::open(&copy_path, &key()).unwrap();
+        assert_eq!(
+            copy.setting("practice").unwrap().as_deref(),
+            Some("The Surgery")
+        );
+        assert_eq!(copy.schema_version().unwrap(), SCHEMA_VERSION);
+        assert!(Store::open(&copy_path, &CacheKey::from_bytes([1; 32])).is_err());
     }
 
     #[test]

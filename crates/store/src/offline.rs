@@ -26,6 +26,7 @@ const SLOT_SELECT: &str = "SELECT s.id, s.version_id, s.schedule_id, sc.practiti
         s.start, s.\"end\", s.service_type, s.status, s.synced_at";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SlotView {
     pub id: String,
     pub version_id: String,
@@ -74,6 +75,7 @@ fn time(r: &Row<'_>, i: usize) -> rusqlite::Result<DateTime<Utc>> {
 
 /// Who an appointment is for, as a confirmation shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PatientBrief {
     pub id: String,
     pub title: Option<String>,
@@ -97,6 +99,7 @@ pub enum AppointmentSource {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AppointmentView {
     pub id: String,
     pub source: AppointmentSource,
@@ -117,6 +120,7 @@ pub struct AppointmentView {
 
 /// A line of the day's book: a slot and who is in it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DiaryLine {
     pub slot: SlotView,
     pub appointment: Option<AppointmentView>,
@@ -309,6 +313,7 @@ fn patient_appointments(
 
 /// An offline clinical note.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct OfflineNote {
     pub journal_id: String,
     pub patient_id: String,
@@ -342,6 +347,18 @@ fn notes(
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
+}
+
+/// A line of a patient's clinical summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryLine {
+    /// The FHIR resource type it came from (e.g. `AllergyIntolerance`).
+    pub kind: String,
+    pub text: String,
+    pub detail: Option<String>,
+    pub status: Option<String>,
+    pub date: Option<String>,
 }
 
 /// Reads shared by `Store` and `CacheTx`.
@@ -390,6 +407,37 @@ impl Store {
 
     pub fn notes_for_patient(&self, patient_id: &str) -> Result<Vec<OfflineNote>> {
         notes(&self.conn, "n.patient_id = ?1", &[&patient_id])
+    }
+
+    /// A patient's cached clinical entries, newest first within each kind.
+    pub fn clinical_entries(&self, patient_id: &str) -> Result<Vec<SummaryLine>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT kind, text, detail, status, date FROM clinical_entry WHERE patient_id = ?1
+             ORDER BY kind, date DESC, text",
+        )?;
+        let rows = stmt
+            .query_map([patient_id], |r| {
+                Ok(SummaryLine {
+                    kind: r.get(0)?,
+                    text: r.get(1)?,
+                    detail: r.get(2)?,
+                    status: r.get(3)?,
+                    date: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// The clinicians with a schedule, by name.
+    pub fn practitioners(&self) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT pr.id, pr.name FROM practitioner pr JOIN schedule sc ON sc.practitioner_id = pr.id ORDER BY pr.name",
+        )?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
     }
 
     /// Notes not yet ticked off as filed in the clinical record.

@@ -30,6 +30,7 @@ pub enum SearchError {
 
 /// One search result, with what a receptionist needs to pick the right person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PatientMatch {
     pub id: String,
     pub title: Option<String>,
@@ -116,11 +117,7 @@ impl Store {
         today: NaiveDate,
     ) -> Result<Vec<PatientMatch>, SearchError> {
         let q = parse_query(text)?;
-        let mut sql = String::from(
-            "SELECT p.id, p.title, p.family, p.given, p.birth_date, p.nhs_number, p.address_line,
-                    p.postcode, pr.name, p.deceased
-             FROM patient p LEFT JOIN practitioner pr ON pr.id = p.gp_id",
-        );
+        let mut sql = String::from(MATCH_SELECT);
         let mut args: Vec<Sql> = Vec::new();
         let mut filters: Vec<String> = Vec::new();
         if !q.names.is_empty() {
@@ -185,28 +182,51 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(&sql).map_err(StoreError::from)?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args), |r| {
-                let birth_date = r
-                    .get::<_, Option<String>>(4)?
-                    .and_then(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok());
-                Ok(PatientMatch {
-                    id: r.get(0)?,
-                    title: r.get(1)?,
-                    family: r.get(2)?,
-                    given: r.get(3)?,
-                    birth_date,
-                    age: birth_date.map(|b| age_on(b, today)),
-                    nhs_number: r.get(5)?,
-                    address_line: r.get(6)?,
-                    postcode: r.get(7)?,
-                    gp_name: r.get(8)?,
-                    deceased: r.get(9)?,
-                })
+                match_from_row(r, today)
             })
             .map_err(StoreError::from)?;
         Ok(rows
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(StoreError::from)?)
     }
+
+    /// One patient, as a search result shows them.
+    pub fn patient_match(
+        &self,
+        id: &str,
+        today: NaiveDate,
+    ) -> Result<Option<PatientMatch>, StoreError> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn
+            .prepare_cached(&format!("{MATCH_SELECT} WHERE p.id = ?1"))?
+            .query_row([id], |r| match_from_row(r, today))
+            .optional()?)
+    }
+}
+
+const MATCH_SELECT: &str =
+    "SELECT p.id, p.title, p.family, p.given, p.birth_date, p.nhs_number, p.address_line,
+        p.postcode, pr.name, p.deceased
+ FROM patient p LEFT JOIN practitioner pr ON pr.id = p.gp_id";
+
+fn match_from_row(r: &rusqlite::Row<'_>, today: NaiveDate) -> rusqlite::Result<PatientMatch> {
+    let birth_date = r
+        .get::<_, Option<String>>(4)?
+        .and_then(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok());
+    Ok(PatientMatch {
+        id: r.get(0)?,
+        title: r.get(1)?,
+        family: r.get(2)?,
+        given: r.get(3)?,
+        birth_date,
+        age: birth_date.map(|b| age_on(b, today)),
+        nhs_number: r.get(5)?,
+        address_line: r.get(6)?,
+        postcode: r.get(7)?,
+        gp_name: r.get(8)?,
+        deceased: r.get(9)?,
+    })
 }
 
 #[cfg(test)]

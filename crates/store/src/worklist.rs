@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::{CacheTx, Result, Store, parse_ts, ts};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct WorkItem {
     pub id: i64,
     pub journal_id: String,

@@ -118,7 +118,11 @@ pub struct ConflictRecord {
 
 /// How one step ended (or, in a dry run, would end).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
+#[serde(
+    tag = "result",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 pub enum StepResult {
     Applied {
         upstream_id: String,
@@ -139,6 +143,7 @@ pub enum StepResult {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StepOutcome {
     pub entries: Vec<String>,
     pub summary: String,
@@ -146,6 +151,7 @@ pub struct StepOutcome {
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ReconcileReport {
     pub dry_run: bool,
     pub steps: Vec<StepOutcome>,
@@ -808,7 +814,7 @@ impl Reconciler<'_> {
                 patient_id,
                 summary,
             } => {
-                self.to_worklist(entries, "past_change", patient_id.as_deref(), summary)?;
+                self.send_to_worklist(entries, "past_change", patient_id.as_deref(), summary)?;
                 StepResult::BackEntry
             }
             Step::FileNote {
@@ -933,7 +939,7 @@ impl Reconciler<'_> {
         tx.commit()
     }
 
-    fn to_worklist(
+    fn send_to_worklist(
         &mut self,
         entries: &[String],
         kind: &str,
@@ -950,6 +956,262 @@ impl Reconciler<'_> {
         }
         tx.commit()
     }
+}
+
+/// A manager's decision on a conflict.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub choice: Choice,
+    /// For `Rebook`: the upstream slot to book into instead.
+    pub slot_id: Option<String>,
+    /// Required for `KeepUpstream`; recorded for every choice.
+    pub reason: Option<String>,
+}
+
+impl Reconciler<'_> {
+    /// Carries out a manager's decision on one conflict, and audits it with who and why.
+    pub async fn resolve(
+        &mut self,
+        journal_id: &str,
+        decision: &Decision,
+        user: &str,
+        workstation: &str,
+    ) -> Result<JournalEntry, ReconcileError> {
+        if is_drill(self.store)? {
+            return Err(ReconcileError::Drill);
+        }
+        let entry = self
+            .store
+            .journal_entry(journal_id)?
+            .ok_or(ReconcileError::NoSuchEntry)?;
+        let record = conflict_of(&entry).ok_or(ReconcileError::NotInConflict)?;
+        if !record.kind.choices().contains(&decision.choice) {
+            return Err(ReconcileError::ChoiceNotOffered(record.kind.describe()));
+        }
+        let reason = decision
+            .reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty());
+        let now = self.now;
+        let (state, outcome, work): (JournalState, String, Option<String>) = match decision.choice {
+            Choice::KeepUpstream => {
+                let reason = reason.ok_or(ReconcileError::ReasonRequired)?;
+                (
+                    JournalState::Discarded,
+                    format!("kept the upstream's version: {reason}"),
+                    None,
+                )
+            }
+            Choice::Retry => (JournalState::Pending, String::new(), None),
+            Choice::Manual => (
+                JournalState::Superseded,
+                "manual: on the back-entry worklist".into(),
+                Some(format!(
+                    "Handle by hand: {} ({})",
+                    record.summary,
+                    reason.unwrap_or("no note")
+                )),
+            ),
+            Choice::Rebook => {
+                let slot_id =
+                    decision
+                        .slot_id
+                        .as_deref()
+                        .ok_or(ReconcileError::ChoiceNotOffered(
+                            "choose a slot to re-book into",
+                        ))?;
+                match self.rebook(&entry, &record, slot_id).await? {
+                    Ok(upstream_id) => (JournalState::Applied, upstream_id, None),
+                    Err(kind) => {
+                        self.record_conflict(
+                            &entry.id,
+                            std::slice::from_ref(&entry.id),
+                            kind,
+                            record.ours.clone(),
+                            None,
+                        )?;
+                        return Err(ReconcileError::ChoiceNotOffered(kind.describe()));
+                    }
+                }
+            }
+            Choice::CancelAnyway => {
+                let appointment_id = entry.target_id.clone().unwrap_or_default();
+                let current = self.upstream.read("Appointment", &appointment_id).await?;
+                let version = current.etag_version.clone().unwrap_or_default();
+                let mut body = current.body;
+                if body.get("status").and_then(Value::as_str) != Some("booked") {
+                    return Err(ReconcileError::ChoiceNotOffered(
+                        "the appointment is no longer booked upstream",
+                    ));
+                }
+                body["status"] = json!("cancelled");
+                body["cancelationReason"] = json!({"text": record.ours.get("reason").and_then(Value::as_str).unwrap_or("cancelled during an outage")});
+                let ids = body
+                    .get("identifier")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                body["identifier"] =
+                    Value::Array(ids.into_iter().chain([marker(&entry.id)]).collect());
+                self.upstream
+                    .update(
+                        "Appointment",
+                        &appointment_id,
+                        &body,
+                        Precondition::IfMatch(&version),
+                    )
+                    .await?;
+                (
+                    JournalState::Applied,
+                    format!("Appointment/{appointment_id} cancelled"),
+                    None,
+                )
+            }
+        };
+        let tx = self.store.transaction()?;
+        tx.set_journal_state(
+            &entry.id,
+            state,
+            (!outcome.is_empty()).then_some(outcome.as_str()),
+            now,
+        )?;
+        if state != JournalState::Pending {
+            match entry.target_type.as_deref() {
+                Some("Appointment") if entry.kind == lifeboat_store::JournalKind::Cancel => {
+                    tx.retire_appointment_change(entry.target_id.as_deref().unwrap_or_default())?;
+                }
+                Some("Appointment") => {
+                    tx.retire_appointment_change(entry.target_id.as_deref().unwrap_or_default())?;
+                    tx.retire_offline_booking(&entry.id, &outcome)?;
+                }
+                _ => tx.retire_offline_booking(&entry.id, &outcome)?,
+            }
+        }
+        if let Some(summary) = work {
+            let patient = record.ours.get("patient_id").and_then(Value::as_str);
+            tx.add_work_item(&entry.id, "manual", patient, &summary, now)?;
+        }
+        tx.append_audit(
+            &lifeboat_store::AuditEntry::new(
+                now,
+                user,
+                workstation,
+                lifeboat_store::AuditAction::ConflictResolved,
+            )
+            .subject(format!("OfflineChange/{}", entry.id))
+            .detail(format!(
+                "{}: {:?}{}",
+                record.kind.describe(),
+                decision.choice,
+                reason.map(|r| format!(" because {r}")).unwrap_or_default()
+            )),
+        )?;
+        tx.commit()?;
+        self.store
+            .journal_entry(&entry.id)?
+            .ok_or(ReconcileError::NoSuchEntry)
+    }
+
+    /// Books the offline booking's patient into another upstream slot, carrying the same
+    /// journal id (so this, too, happens exactly once). Ok(upstream id) or the new conflict.
+    async fn rebook(
+        &mut self,
+        entry: &JournalEntry,
+        record: &ConflictRecord,
+        slot_id: &str,
+    ) -> Result<Result<String, ConflictKind>, ReconcileError> {
+        let Ok(mut booking) = serde_json::from_value::<BookingDetails>(record.ours.clone()) else {
+            return Err(ReconcileError::ChoiceNotOffered(
+                "this change is not a booking",
+            ));
+        };
+        let slot = match self.upstream.read("Slot", slot_id).await {
+            Ok(a) => a.body,
+            Err(UpstreamError::NotFound { .. }) => return Ok(Err(ConflictKind::SlotGone)),
+            Err(e) => return Err(e.into()),
+        };
+        let instant = |f: &str| {
+            slot.get(f)
+                .and_then(|v| serde_json::from_value::<DateTime<Utc>>(v.clone()).ok())
+        };
+        let (Some(start), Some(end)) = (instant("start"), instant("end")) else {
+            return Ok(Err(ConflictKind::SlotGone));
+        };
+        if start <= self.now {
+            return Err(ReconcileError::ChoiceNotOffered(
+                "that slot has already started",
+            ));
+        }
+        let schedule_id = slot
+            .pointer("/schedule/reference")
+            .and_then(Value::as_str)
+            .and_then(|r| r.rsplit('/').next())
+            .unwrap_or_default()
+            .to_string();
+        let schedule = self.upstream.read("Schedule", &schedule_id).await?.body;
+        let actor_of = |t: &str| {
+            schedule
+                .get("actor")
+                .and_then(Value::as_array)
+                .and_then(|a| {
+                    a.iter()
+                        .filter_map(|x| x.get("reference").and_then(Value::as_str))
+                        .find_map(|r| r.strip_prefix(&format!("{t}/")).map(str::to_string))
+                })
+        };
+        booking.slot_id = slot_id.to_string();
+        booking.slot_version = slot
+            .pointer("/meta/versionId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        booking.start = start;
+        booking.end = end;
+        booking.practitioner_id = actor_of("Practitioner");
+        booking.location_id = actor_of("Location").or(booking.location_id);
+        let body = appointment_resource(&entry.id, &booking, self.now);
+        let search = format!("identifier={OFFLINE_CHANGE_SYSTEM}|{}", entry.id);
+        match self
+            .upstream
+            .create("Appointment", &body, Precondition::IfNoneExist(&search))
+            .await
+        {
+            Ok(answer) => Ok(Ok(format!(
+                "Appointment/{}",
+                answer
+                    .body
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+            ))),
+            Err(UpstreamError::Duplicate { .. } | UpstreamError::VersionConflict { .. }) => {
+                Ok(Err(ConflictKind::SlotTaken))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Free upstream slots nearest after `from` (within GP Connect's 14-day search window).
+pub async fn nearest_free_slots(
+    upstream: &Upstream,
+    from: DateTime<Utc>,
+    count: usize,
+) -> Result<Vec<Value>, UpstreamError> {
+    let to = from + chrono::Duration::days(14);
+    let fmt = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let url = upstream.url(&format!(
+        "Slot?status=free&start=ge{}&start=lt{}&_sort=start&_count={count}",
+        fmt(from),
+        fmt(to)
+    ));
+    let page = upstream.search_page(&url).await?;
+    Ok(page
+        .resources
+        .iter()
+        .filter_map(|r| serde_json::from_str(r.get()).ok())
+        .collect())
 }
 
 /// The conflict recorded on a journal row, if it is waiting for a decision.

@@ -1,0 +1,59 @@
+//! The desk's background work while the app runs: watching the upstream's health (moving
+//! the mode), syncing on a schedule, and locking an idle session.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lifeboat_engine::health::{self, HealthSignal};
+use lifeboat_upstream::Upstream;
+use tokio::task::JoinHandle;
+
+use crate::Desk;
+
+/// Probes the upstream for ever and moves the mode on each change of verdict.
+pub async fn watch_health(desk: Arc<Desk>) {
+    let Ok(config) = desk.config().probe_config() else {
+        return; // no upstream configured: nothing to watch
+    };
+    let Ok(upstream) = Upstream::new(config) else {
+        return;
+    };
+    health::monitor(&upstream, desk.config().health_settings(), |signal| {
+        if let Err(e) = desk.upstream_health(signal == HealthSignal::Up) {
+            tracing::warn!(error = %e, "could not record the upstream's health");
+        }
+        true
+    })
+    .await;
+}
+
+/// Syncs every `interval_minutes` while someone is logged in and the mode allows it.
+pub async fn schedule_sync(desk: Arc<Desk>) {
+    let every = Duration::from_secs(desk.config().sync.interval_minutes.max(1) * 60);
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(e) = desk.scheduled_sync().await {
+            tracing::warn!(error = %e, "scheduled sync failed");
+        }
+    }
+}
+
+/// Locks the session once it has been idle for the timeout.
+pub async fn lock_when_idle(desk: Arc<Desk>) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        ticks.tick().await;
+        let _ = desk.lock_if_idle();
+    }
+}
+
+/// Starts all three on the current runtime.
+pub fn spawn(desk: &Arc<Desk>) -> Vec<JoinHandle<()>> {
+    vec![
+        tokio::spawn(watch_health(desk.clone())),
+        tokio::spawn(schedule_sync(desk.clone())),
+        tokio::spawn(lock_when_idle(desk.clone())),
+    ]
+}

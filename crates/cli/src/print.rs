@@ -1,0 +1,277 @@
+//! How the CLI shows the core's answers: plain tables with UK dates (Europe/London) and the
+//! "data as of" line wherever cached data is shown.
+
+use lifeboat_app::desk::{CacheStatus, ConflictView, DayBook, StatusView};
+use lifeboat_engine::booking::Confirmation;
+use lifeboat_engine::reconcile::{ReconcileReport, StepResult};
+use lifeboat_model::NhsNumber;
+use lifeboat_model::time::{format_uk, format_uk_date};
+use lifeboat_store::{AppointmentView, JournalEntry, PatientMatch, SlotView, WorkItem};
+
+fn nhs(digits: Option<&str>) -> String {
+    digits
+        .and_then(|n| NhsNumber::parse(n).ok())
+        .map_or_else(|| "-".into(), |n| n.to_string())
+}
+
+pub fn matches(found: &[PatientMatch]) {
+    if found.is_empty() {
+        println!("No patients found.");
+        return;
+    }
+    println!(
+        "{:<36} {:<12} {:>4}  {:<12}  {:<44} Registered GP",
+        "Name", "Born", "Age", "NHS number", "Address"
+    );
+    for m in found {
+        let name = format!(
+            "{}, {}{}{}",
+            m.family.to_uppercase(),
+            m.given,
+            m.title
+                .as_deref()
+                .map(|t| format!(" ({t})"))
+                .unwrap_or_default(),
+            if m.deceased { " [DECEASED]" } else { "" }
+        );
+        let address = [m.address_line.as_deref(), m.postcode.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(", ");
+        println!(
+            "{:<36} {:<12} {:>4}  {:<12}  {:<44} {}",
+            name,
+            m.birth_date
+                .map(format_uk_date)
+                .unwrap_or_else(|| "-".into()),
+            m.age.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
+            nhs(m.nhs_number.as_deref()),
+            address,
+            m.gp_name.as_deref().unwrap_or("-")
+        );
+    }
+}
+
+pub fn banner(s: &StatusView) {
+    let mode = match (s.drill, s.mode.as_str()) {
+        (true, _) => "DRILL (practice only, nothing reaches the clinical system)".to_string(),
+        (false, "offline") if s.declared => "OFFLINE (outage declared)".into(),
+        (false, m) => m.to_uppercase(),
+    };
+    println!(
+        "Mode: {mode}. Cache: {}. Offline changes held here: {}.",
+        s.data_as_of, s.unsettled_changes
+    );
+    if let Some(e) = &s.last_sync_error {
+        println!("Last sync failed: {e}");
+    }
+}
+
+pub fn cache_status(c: &CacheStatus) {
+    banner(&c.status);
+    println!(
+        "\n{:<20} {:>9}  {:<9} Last complete pass",
+        "Type", "Cached", "Sync"
+    );
+    for k in &c.kinds {
+        let phase = match (k.phase.as_deref(), k.total) {
+            (Some("initial"), Some(total)) => format!("{}/{}", k.done, total),
+            (Some(p), _) => p.to_string(),
+            (None, _) => "never".into(),
+        };
+        println!(
+            "{:<20} {:>9}  {:<9} {}",
+            k.kind.to_string(),
+            k.cached,
+            phase,
+            k.last_completed.as_deref().unwrap_or("-")
+        );
+    }
+    if c.rejected.is_empty() {
+        println!("\nNo resources refused.");
+    } else {
+        println!("\nRefused from the upstream ({}):", c.rejected.len());
+        for r in &c.rejected {
+            println!("  {}/{}: {}", r.kind, r.id, r.reason);
+        }
+    }
+}
+
+fn who(a: &AppointmentView) -> String {
+    a.patient.as_ref().map_or_else(
+        || "-".into(),
+        |p| {
+            format!(
+                "{}, {} (born {}, NHS {})",
+                p.family.to_uppercase(),
+                p.given,
+                p.birth_date
+                    .map(format_uk_date)
+                    .unwrap_or_else(|| "-".into()),
+                nhs(p.nhs_number.as_deref())
+            )
+        },
+    )
+}
+
+pub fn day_book(b: &DayBook) {
+    println!(
+        "Appointment book for {} ({}).",
+        format_uk_date(b.date),
+        b.data_as_of
+    );
+    for line in &b.lines {
+        let s = &line.slot;
+        let entry = match &line.appointment {
+            Some(a) => format!(
+                "{}{} {}",
+                a.status,
+                if a.changed_offline { " (offline)" } else { "" },
+                who(a)
+            ),
+            None if s.available => "free".into(),
+            None => s.cached_status.clone(),
+        };
+        println!(
+            "{}  {:<24} {:<10} {}",
+            format_uk(s.start),
+            s.practitioner_name.as_deref().unwrap_or("-"),
+            s.id.chars().take(8).collect::<String>(),
+            entry
+        );
+    }
+}
+
+pub fn slots(slots: &[SlotView]) {
+    if slots.is_empty() {
+        println!("No free slots in that window.");
+    }
+    for s in slots {
+        println!(
+            "{}  {:<24} {}  slot {}",
+            format_uk(s.start),
+            s.practitioner_name.as_deref().unwrap_or("-"),
+            s.service_type.as_deref().unwrap_or(""),
+            s.id
+        );
+    }
+}
+
+pub fn confirmation(c: &Confirmation) {
+    match &c.appointment {
+        Some(a) => println!(
+            "Done offline: {} at {} with {} for {}. Held as change {} until reconciliation.",
+            a.status,
+            format_uk(a.start),
+            a.practitioner_name.as_deref().unwrap_or("-"),
+            who(a),
+            c.journal.id
+        ),
+        None => println!("Done offline (change {}).", c.journal.id),
+    }
+}
+
+pub fn journal(entries: &[JournalEntry]) {
+    if entries.is_empty() {
+        println!("No offline changes.");
+    }
+    for e in entries {
+        println!(
+            "{}  {:<15} {:<11} {:<14} {}",
+            format_uk(e.created_at),
+            e.kind.as_str(),
+            e.state.as_str(),
+            e.author,
+            e.id
+        );
+    }
+}
+
+pub fn reconcile(r: &ReconcileReport) {
+    println!(
+        "{}",
+        if r.dry_run {
+            "Dry run: nothing was sent."
+        } else {
+            "Reconciliation:"
+        }
+    );
+    for s in &r.steps {
+        let result = match &s.result {
+            StepResult::Applied { upstream_id } => format!("done ({upstream_id})"),
+            StepResult::Conflict { kind } => format!("CONFLICT: {}", kind.describe()),
+            StepResult::Superseded => "nothing to send".into(),
+            StepResult::BackEntry => "to the back-entry worklist".into(),
+            StepResult::Failed { code } => format!("failed ({code}), will be retried"),
+            StepResult::WouldApply => "would be sent".into(),
+            StepResult::WouldConflict { kind } => format!("would conflict: {}", kind.describe()),
+        };
+        println!("  {} -> {result}", s.summary);
+    }
+    let n = |f: fn(&StepResult) -> bool| r.count(f);
+    println!(
+        "{} {}, {} conflicts, {} to the worklist, {} with nothing to send.",
+        n(|x| matches!(x, StepResult::Applied { .. } | StepResult::WouldApply)),
+        if r.dry_run {
+            "would be sent"
+        } else {
+            "applied"
+        },
+        n(|x| matches!(
+            x,
+            StepResult::Conflict { .. } | StepResult::WouldConflict { .. }
+        )),
+        n(|x| matches!(x, StepResult::BackEntry)),
+        n(|x| matches!(x, StepResult::Superseded)),
+    );
+    if let Some(why) = &r.stopped {
+        println!("Stopped early: {why}. What was not sent stays to be retried.");
+    }
+}
+
+pub fn conflicts(c: &[ConflictView]) {
+    if c.is_empty() {
+        println!("No conflicts waiting for a decision.");
+    }
+    for v in c {
+        println!("Conflict {}: {}", v.journal_id, v.summary);
+        println!("  Done offline: {}", v.ours);
+        match &v.upstream {
+            Some(u) => println!("  Upstream now: {u}"),
+            None => println!("  Upstream now: (nothing to show)"),
+        }
+        let choices: Vec<String> = v
+            .choices
+            .iter()
+            .map(|c| {
+                serde_json::to_value(c)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            })
+            .collect();
+        println!("  Choices: {}", choices.join(", "));
+        for s in &v.nearest_slots {
+            println!(
+                "  Free: {} with {} (slot {})",
+                format_uk(s.start),
+                s.practitioner_name.as_deref().unwrap_or("-"),
+                s.id
+            );
+        }
+    }
+}
+
+pub fn worklist(items: &[WorkItem]) {
+    if items.is_empty() {
+        println!("The back-entry worklist is empty.");
+    }
+    for i in items {
+        let done = match (&i.done_by, i.done_at) {
+            (Some(by), Some(at)) => format!("done by {by}, {}", format_uk(at)),
+            _ => "TO DO".into(),
+        };
+        println!("#{:<4} {:<12} {:<28} {}", i.id, i.kind, done, i.summary);
+    }
+}
