@@ -227,7 +227,7 @@ async fn a_killed_sync_process_resumes_to_the_same_cache() {
     let expected = reference.dump();
 
     for kill_after_requests in [3u64, 25, 70] {
-        let cache = TempCache::new();
+        let cache = TempCache::with_manager();
         up.reset_stats().await.unwrap();
         let mut child = lifeboat_sync_process(&up, &cache, 40);
         // Kill -9 once the upstream has served that many requests to it.

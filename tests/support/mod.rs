@@ -41,7 +41,18 @@ pub fn window_filter(kind: ResourceKind) -> &'static str {
     }
 }
 
-pub const KEY_HEX: &str = "0707070707070707070707070707070707070707070707070707070707070707";
+/// The test manager every logged-in cache is set up with.
+pub const MANAGER: &str = "manager";
+pub const MANAGER_PASSWORD: &str = "test-manager-password";
+
+/// Access settings with a cheap key derivation, so tests log in in milliseconds (each key
+/// slot records its own iteration count, so the real binary honours it too).
+pub fn cheap_access() -> lifeboat_access::AccessSettings {
+    lifeboat_access::AccessSettings {
+        kdf_iterations: std::num::NonZeroU32::new(1_000).expect("not zero"),
+        ..lifeboat_access::AccessSettings::default()
+    }
+}
 
 pub struct TempCache {
     _dir: tempfile::TempDir,
@@ -57,6 +68,21 @@ impl TempCache {
             _dir: dir,
             path,
             key: CacheKey::from_bytes([7; 32]),
+        }
+    }
+
+    /// A cache set up as a practice would: random key, first manager `MANAGER`.
+    pub fn with_manager() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("cache.db");
+        let access = lifeboat_access::Access::new(&path, cheap_access(), Arc::new(SystemClock));
+        let session = access
+            .setup(MANAGER, "Test Manager", &lifeboat_access::Password::new(MANAGER_PASSWORD), "test")
+            .expect("setup");
+        Self {
+            key: session.cache_key().clone(),
+            _dir: dir,
+            path,
         }
     }
 
@@ -147,7 +173,8 @@ pub fn new_patient(family: &str) -> Value {
     })
 }
 
-/// `lifeboat sync` as a separate process against the test upstream, with `page_size`.
+/// `lifeboat sync` as a separate process against the test upstream, with `page_size`,
+/// logged in as `MANAGER` (the cache must come from `TempCache::with_manager`).
 pub fn lifeboat_sync_process(up: &TestUpstream, cache: &TempCache, page_size: u32) -> Child {
     let config = cache.path.with_extension("toml");
     std::fs::write(&config, format!("[sync]\npage_size = {page_size}\n")).expect("write config");
@@ -159,7 +186,9 @@ pub fn lifeboat_sync_process(up: &TestUpstream, cache: &TempCache, page_size: u3
         .arg(&cache.path)
         .arg("--upstream")
         .arg(&up.base_url)
-        .env("LIFEBOAT_CACHE_KEY", KEY_HEX)
+        .arg("--user")
+        .arg(MANAGER)
+        .env("LIFEBOAT_PASSWORD", MANAGER_PASSWORD)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -1,0 +1,264 @@
+//! The desk (the API both doors use) against the real test upstream: outage detection and
+//! the modes, roles enforced in the core, drills, and logs free of patient data.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed unwrap is a failed test
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lifeboat_access::Role;
+use lifeboat_app::config::{HealthSection, UpstreamSection};
+use lifeboat_app::desk::SlotSearch;
+use lifeboat_app::{Config, Desk};
+use lifeboat_engine::booking::BookRequest;
+use lifeboat_engine::Mode;
+use lifeboat_model::SystemClock;
+use serde_json::json;
+use support::*;
+
+const RECEPTION: (&str, &str) = ("reception", "reception-password");
+const CLINICIAN: (&str, &str) = ("clinician", "clinician-password");
+
+/// Fast health checks: probe every 200 ms, each given 300 ms; three failures in a row.
+fn fast_health() -> HealthSection {
+    HealthSection {
+        probe_every_seconds: 1,
+        probe_timeout_seconds: 1,
+        failures_to_go_offline: 3,
+        successes_to_recover: 2,
+        min_dwell_seconds: 2,
+    }
+}
+
+struct Practice {
+    up: TestUpstream,
+    _fixtures: tempfile::TempDir,
+    _dir: tempfile::TempDir,
+    desk: Arc<Desk>,
+}
+
+/// Today's practice upstream, a cache set up with a manager, a receptionist and a
+/// clinician, synced once; the manager is logged in.
+async fn practice() -> Practice {
+    let (up, fixtures) = todays_practice_upstream();
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        cache: dir.path().join("cache.db"),
+        upstream: UpstreamSection {
+            base_url: Some(up.base_url.clone()),
+            ..UpstreamSection::default()
+        },
+        health: fast_health(),
+        ..Config::default()
+    };
+    let desk = Arc::new(Desk::with_access_settings(config, Arc::new(SystemClock), cheap_access()));
+    desk.setup(MANAGER, "Test Manager", MANAGER_PASSWORD).unwrap();
+    desk.add_account(RECEPTION.0, "Reception", Role::Receptionist, RECEPTION.1).unwrap();
+    desk.add_account(CLINICIAN.0, "Dr Clinician", Role::Clinician, CLINICIAN.1).unwrap();
+    desk.sync_now().await.unwrap();
+    Practice { up, _fixtures: fixtures, _dir: dir, desk }
+}
+
+async fn wait_for(desk: &Desk, mode: Mode, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if desk.status().unwrap().mode == mode {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+fn book_first_free(desk: &Desk, patient_query: &str) -> lifeboat_engine::booking::Confirmation {
+    let patient = desk.search_patients(patient_query, 1).unwrap().remove(0);
+    let slot = desk.free_slots(&SlotSearch::default()).unwrap().remove(0);
+    desk.book(&BookRequest {
+        slot_id: slot.id,
+        patient_id: patient.id,
+        description: Some("Review".into()),
+        comment: None,
+    })
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_is_noticed_within_the_bound_and_recovery_depends_on_the_journal() {
+    let p = practice().await;
+    let bound = p.desk.config().health_settings().worst_case_detection();
+    let monitor = tokio::spawn(lifeboat_app::background::watch_health(p.desk.clone()));
+    assert_eq!(p.desk.status().unwrap().mode, Mode::Online);
+
+    // An outage with nothing done offline: back to Online when the upstream returns.
+    p.up.fault(json!({"mode": "error", "status": 503})).await.unwrap();
+    let took = wait_for(&p.desk, Mode::Offline, bound + Duration::from_secs(3)).await;
+    assert!(took.is_some(), "not offline within {bound:?} (+3 s grace)");
+    p.up.heal().await.unwrap();
+    assert!(wait_for(&p.desk, Mode::Online, Duration::from_secs(15)).await.is_some());
+
+    // An outage with a booking made offline: Recovering, asking for reconciliation.
+    p.up.fault(json!({"mode": "hang"})).await.unwrap();
+    assert!(
+        wait_for(&p.desk, Mode::Offline, bound + Duration::from_secs(3)).await.is_some(),
+        "a hanging upstream is an outage too"
+    );
+    p.desk.login(RECEPTION.0, RECEPTION.1).unwrap();
+    book_first_free(&p.desk, "smith");
+    p.up.heal().await.unwrap();
+    assert!(wait_for(&p.desk, Mode::Recovering, Duration::from_secs(15)).await.is_some());
+    let status = p.desk.status().unwrap();
+    assert_eq!(status.unsettled_changes, 1);
+    monitor.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flapping_upstream_moves_the_mode_a_bounded_number_of_times() {
+    let p = practice().await;
+    let mut events = p.desk.subscribe();
+    let monitor = tokio::spawn(lifeboat_app::background::watch_health(p.desk.clone()));
+    // Down for 1.5 s, up for 1.5 s, for 15 s.
+    let flapping = Duration::from_secs(15);
+    let started = Instant::now();
+    let mut down = true;
+    while started.elapsed() < flapping {
+        let setting = if down { json!({"mode": "error", "status": 503}) } else { json!({"mode": "none"}) };
+        p.up.fault(setting).await.unwrap();
+        down = !down;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    monitor.abort();
+    p.up.heal().await.unwrap();
+    let mut changes = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if let lifeboat_app::desk::DeskEvent::Status(s) = e {
+            if changes.last() != Some(&s.mode) {
+                changes.push(s.mode);
+            }
+        }
+    }
+    // Three failures in a row and a 2 s dwell: far fewer changes than the 10 flips.
+    let settings = p.desk.config().health_settings();
+    let most = flapping.as_secs() / settings.min_dwell.as_secs() + 1;
+    assert!(changes.len() as u64 <= most, "{} mode changes: {changes:?}", changes.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_are_enforced_in_the_core_not_only_on_screen() {
+    let p = practice().await;
+    let patient = p.desk.search_patients("smith", 1).unwrap().remove(0);
+    p.desk.declare_outage().unwrap();
+
+    p.desk.login(RECEPTION.0, RECEPTION.1).unwrap();
+    assert!(p.desk.patient_overview(&patient.id).is_ok(), "reception sees demographics and alerts");
+    let err = p.desk.patient_summary(&patient.id).unwrap_err();
+    assert_eq!(err.code, "not_permitted", "{err:?}");
+    assert_eq!(p.desk.write_note(&patient.id, None, "x").unwrap_err().code, "not_permitted");
+    assert_eq!(p.desk.end_outage().unwrap_err().code, "not_permitted");
+    assert_eq!(p.desk.reconcile(true).await.unwrap_err().code, "not_permitted");
+    assert_eq!(p.desk.accounts().unwrap_err().code, "not_permitted");
+    book_first_free(&p.desk, "smith");
+
+    p.desk.login(CLINICIAN.0, CLINICIAN.1).unwrap();
+    let summary = p.desk.patient_summary(&patient.id).unwrap();
+    assert!(!summary.data_as_of.is_empty());
+    p.desk.write_note(&patient.id, None, "Seen offline").unwrap();
+    assert_eq!(p.desk.sync_now().await.unwrap_err().code, "not_permitted");
+    assert_eq!(p.desk.audit_verify().unwrap_err().code, "not_permitted");
+
+    // A locked session does nothing until unlocked with the password.
+    p.desk.lock().unwrap();
+    assert_eq!(p.desk.search_patients("smith", 1).unwrap_err().code, "locked");
+    assert!(p.desk.unlock("wrong password!").is_err());
+    p.desk.unlock(CLINICIAN.1).unwrap();
+    assert!(p.desk.search_patients("smith", 1).is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_changes_are_refused_while_online() {
+    let p = practice().await;
+    p.desk.login(RECEPTION.0, RECEPTION.1).unwrap();
+    let patient = p.desk.search_patients("smith", 1).unwrap().remove(0);
+    let slot = p.desk.free_slots(&SlotSearch::default()).unwrap().remove(0);
+    let err = p
+        .desk
+        .book(&BookRequest { slot_id: slot.id, patient_id: patient.id, description: None, comment: None })
+        .unwrap_err();
+    assert_eq!(err.code, "wrong_mode");
+    assert!(err.message.contains("online"), "{}", err.message);
+    assert!(p.desk.journal().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_never_reaches_the_upstream_and_leaves_the_real_cache_alone() {
+    let p = practice().await;
+    let drill = p.desk.start_drill().unwrap();
+    assert!(drill.drill);
+    assert_eq!(drill.mode, Mode::Offline);
+    p.desk.login(RECEPTION.0, RECEPTION.1).unwrap();
+    book_first_free(&p.desk, "smith");
+    assert_eq!(p.desk.journal().unwrap().len(), 1, "the drill's journal");
+
+    p.desk.login(MANAGER, MANAGER_PASSWORD).unwrap();
+    p.up.reset_stats().await.unwrap();
+    let err = p.desk.reconcile(false).await.unwrap_err();
+    assert_eq!(err.code, "drill", "{err:?}");
+    assert_eq!(p.desk.sync_now().await.unwrap_err().code, "drill");
+    assert_eq!(p.up.stats().await.unwrap()["requests"], 0, "nothing reached the upstream");
+
+    let summary = p.desk.end_drill().unwrap();
+    assert_eq!(summary.changes, 1);
+    assert!(p.desk.journal().unwrap().is_empty(), "the real cache never saw the drill's change");
+    assert_eq!(p.desk.status().unwrap().mode, Mode::Online);
+    assert!(!p.desk.status().unwrap().drill);
+}
+
+#[test]
+fn sync_booking_and_upstream_failures_log_no_patient_data() {
+    // Process-wide, so the cache writer thread's events are caught too (nextest runs each
+    // test in its own process).
+    let captured = lifeboat_access::logging::CapturedLogs::default();
+    tracing::subscriber::set_global_default(captured.subscriber()).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let p = {
+        rt.block_on(async {
+            let p = practice().await;
+            // A sync that finds refused data, a booking, and an upstream that fails.
+            let mut bad = new_patient("Zebedee");
+            bad["identifier"][0]["value"] = json!("9990000000");
+            p.up.fhir(reqwest::Method::POST, "Patient", Some(bad)).await.unwrap();
+            p.desk.sync_now().await.unwrap();
+            p.desk.declare_outage().unwrap();
+            p.desk.login(RECEPTION.0, RECEPTION.1).unwrap();
+            book_first_free(&p.desk, "smith");
+            p.desk.login(MANAGER, MANAGER_PASSWORD).unwrap();
+            p.up.fault(json!({"mode": "error", "status": 503})).await.unwrap();
+            assert!(p.desk.sync_now().await.is_err());
+            p.up.heal().await.unwrap();
+            p
+        })
+    };
+    let logs = captured.text();
+    assert!(logs.contains("refused a resource"), "the logs were captured: {logs}");
+    assert!(logs.contains("retrying"), "the failing upstream was logged");
+    // Every patient's name, NHS number and date of birth, from the upstream itself.
+    let (_, bundle) = rt
+        .block_on(p.up.fhir(reqwest::Method::GET, "Patient?_count=1000", None))
+        .unwrap();
+    let mut checked = 0;
+    for e in bundle["entry"].as_array().unwrap() {
+        let r = &e["resource"];
+        for needle in [
+            r["name"][0]["family"].as_str(),
+            r["identifier"][0]["value"].as_str(),
+            r["birthDate"].as_str(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            assert!(!logs.contains(needle), "patient data in the logs: {needle}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 500);
+}
