@@ -17,6 +17,8 @@ export class Shell {
   private progressListeners: ((kind: 'sync' | 'reconcile', p: unknown) => void)[] = [];
   private patient: PatientMatch | null = null;
   private locked = false;
+  /** Which navigation is current: an older one still loading must not paint over it. */
+  private showSeq = 0;
   private readonly header = h('div');
   private readonly banner = h('div', { attrs: { id: 'mode-banner', role: 'status', 'aria-live': 'polite' } });
   private readonly main = h('main', { class: 'nhsuk-main-wrapper', attrs: { id: 'maincontent', role: 'main', tabindex: '-1' } });
@@ -74,11 +76,19 @@ export class Shell {
   }
 
   private async signedIn(u: UserInfo): Promise<void> {
+    // Unlocking carries on where the person was; anyone newly signed in starts at reception,
+    // never on the previous person's patient.
+    const sameUser = this.locked && this.user?.username === u.username;
     this.user = u;
     this.locked = false;
     this.drawHeader();
     await this.refreshStatus();
-    if (!location.hash || location.hash === '#') location.hash = '#/reception';
+    if (!sameUser || !location.hash || location.hash === '#') {
+      if (location.hash !== '#/reception') {
+        location.hash = '#/reception'; // the hashchange shows it
+        return;
+      }
+    }
     await this.show();
   }
 
@@ -212,6 +222,7 @@ export class Shell {
 
   private async show(): Promise<void> {
     if (!this.user || this.locked) return;
+    const seq = ++this.showSeq;
     this.disposeScreen();
     this.drawHeader();
     const ctx = this.ctx();
@@ -219,7 +230,12 @@ export class Shell {
     let s: Screen;
     try {
       s = await route(ctx, path);
+      if (seq !== this.showSeq) {
+        s.dispose?.();
+        return;
+      }
     } catch (e) {
+      if (seq !== this.showSeq) return;
       const err = AppError.from(e);
       if (err.code === 'locked') return this.lockScreen(err.message);
       if (err.code === 'not_logged_in') return this.switchUser();

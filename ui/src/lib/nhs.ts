@@ -105,7 +105,7 @@ export function select(label: string, options: [string, string][], opts: { name:
 }
 
 /** The error summary at the top of a form: shows AppError.message as the person should read it. */
-export function errorSummary(): { el: HTMLDivElement; show(e: AppError | string | null): void } {
+export function errorSummary(): { el: HTMLDivElement; show(e: AppError | string | null, opts?: { focus?: boolean }): void } {
   const title = uid('error-summary-title');
   const list = h('ul', { class: 'nhsuk-list nhsuk-error-summary__list' });
   const el = h(
@@ -119,7 +119,7 @@ export function errorSummary(): { el: HTMLDivElement; show(e: AppError | string 
   );
   return {
     el,
-    show(e) {
+    show(e, opts = {}) {
       list.replaceChildren();
       if (!e) {
         el.hidden = true;
@@ -127,7 +127,7 @@ export function errorSummary(): { el: HTMLDivElement; show(e: AppError | string 
       }
       list.append(h('li', null, typeof e === 'string' ? e : e.message));
       el.hidden = false;
-      el.focus();
+      if (opts.focus !== false) el.focus();
     },
   };
 }
@@ -160,11 +160,12 @@ export function tag(textValue: string, colour?: 'white' | 'grey' | 'green' | 'aq
   return h('strong', { class: `nhsuk-tag${colour ? ` nhsuk-tag--${colour}` : ''}` }, textValue);
 }
 
+/** A warning callout; its label is an h2 so headings run in order under the page's h1. */
 export function warningCallout(heading: string, ...body: Child[]): HTMLElement {
   return h(
     'div',
     { class: 'nhsuk-warning-callout' },
-    h('h3', { class: 'nhsuk-warning-callout__label' }, h('span', { attrs: { role: 'text' } }, h('span', { class: 'nhsuk-u-visually-hidden' }, 'Important: '), heading)),
+    h('h2', { class: 'nhsuk-warning-callout__label' }, h('span', { attrs: { role: 'text' } }, h('span', { class: 'nhsuk-u-visually-hidden' }, 'Important: '), heading)),
     body,
   );
 }

@@ -163,7 +163,7 @@ export function conflictCard(c: ConflictView, after: () => void): HTMLElement {
             },
           },
         }),
-        h('label', { class: 'nhsuk-label nhsuk-radios__label', attrs: { for: id } }, info.label),
+        h('label', { class: 'nhsuk-label nhsuk-radios__label', attrs: { for: id, 'data-testid': `choice-label-${info.choice}` } }, info.label),
         h('div', { class: 'nhsuk-hint nhsuk-radios__hint', attrs: { id: `${id}-hint` } }, info.hint),
       );
     }),
@@ -181,7 +181,7 @@ export function conflictCard(c: ConflictView, after: () => void): HTMLElement {
             { class: 'nhsuk-radios nhsuk-radios--small' },
             c.nearestSlots.map((s) => {
               const id = uid('slot');
-              return h('div', { class: 'nhsuk-radios__item' }, h('input', { class: 'nhsuk-radios__input', attrs: { id, name: slotName, type: 'radio', value: s.id, 'data-testid': 'rebook-slot' }, on: { change: () => (slotId = s.id) } }), h('label', { class: 'nhsuk-label nhsuk-radios__label', attrs: { for: id } }, slotText(s)));
+              return h('div', { class: 'nhsuk-radios__item' }, h('input', { class: 'nhsuk-radios__input', attrs: { id, name: slotName, type: 'radio', value: s.id, 'data-testid': 'rebook-slot' }, on: { change: () => (slotId = s.id) } }), h('label', { class: 'nhsuk-label nhsuk-radios__label', attrs: { for: id, 'data-testid': 'rebook-slot-label' } }, slotText(s)));
             }),
           ),
         )
@@ -312,7 +312,7 @@ export async function accountsScreen(ctx: Ctx): Promise<Screen> {
   const username = textField('Username', { name: 'username', width: 20 });
   const display = textField('Full name', { name: 'displayName', width: 30 });
   const role = select('Role', [['receptionist', 'Receptionist'], ['clinician', 'Clinician'], ['manager', 'Manager']], { name: 'role' });
-  const pw = textField('Password', { name: 'password', type: 'password', autocomplete: 'new-password', width: 20, hint: 'At least 12 characters. Tell them in person.' });
+  const pw = textField('Password', { name: 'password', type: 'password', autocomplete: 'new-password', width: 20, hint: 'At least 10 characters. Tell them in person.' });
   const add = () =>
     guard(async () => {
       const a = await api.addAccount(username.input.value.trim(), display.input.value.trim(), role.select.value as Role, pw.input.value);

@@ -89,7 +89,14 @@ export function receptionScreen(ctx: Ctx): Screen {
           draw();
         },
       )
-      .catch((e) => errors.show(AppError.from(e)));
+      // Shown in the live count line: an error must never take focus from the search box
+      // while someone is typing (a half-typed NHS number is not yet valid).
+      .catch((e) => {
+        results = [];
+        active = -1;
+        count.textContent = AppError.from(e).message;
+        draw();
+      });
   };
 
   input.addEventListener('input', () => {

@@ -24,7 +24,7 @@ export function setupScreen(done: (u: UserInfo) => void): { el: HTMLElement; foc
   const errors = errorSummary();
   const username = textField('Username', { name: 'username', hint: 'For example, jsmith. You will sign in with this.', width: 20 });
   const display = textField('Full name', { name: 'displayName', hint: 'As colleagues know you, for example Jane Smith.', width: 30 });
-  const pw = textField('Password', { name: 'password', type: 'password', autocomplete: 'new-password', hint: 'At least 12 characters.', width: 20 });
+  const pw = textField('Password', { name: 'password', type: 'password', autocomplete: 'new-password', hint: 'At least 10 characters.', width: 20 });
   const pw2 = textField('Confirm password', { name: 'confirm', type: 'password', autocomplete: 'new-password', width: 20 });
   let busy = false;
   const submit = async () => {

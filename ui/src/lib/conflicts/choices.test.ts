@@ -27,10 +27,29 @@ describe('conflict choices', () => {
     expect(resolutionProblem('keep_upstream', null, '  ')).toMatch(/reason/);
     expect(resolutionProblem('keep_upstream', null, 'patient rang')).toBeNull();
   });
-  it('shows each side as readable rows, and a missing side plainly', () => {
-    expect(sideRows(conflict.ours)).toEqual([
-      ['Patient', 'SMITH, Ann'],
+  it('lines up our change and the upstream resource, in London time, without ids', () => {
+    const ours = { patientId: 'p1', slotId: 's1', slotVersion: '1', start: '2024-07-19T08:40:00Z', end: '2024-07-19T08:50:00Z', kind: 'book' };
+    const theirs = {
+      resourceType: 'Appointment',
+      id: 'a9',
+      meta: { versionId: 'x' },
+      status: 'booked',
+      start: '2024-07-19T08:40:00Z',
+      end: '2024-07-19T08:50:00Z',
+      participant: [{ actor: { reference: 'Patient/p2' } }, { actor: { reference: 'Practitioner/d1', display: 'Dr A Khan' } }],
+    };
+    expect(sideRows(ours)).toEqual([
       ['Start', 'Fri 19 Jul 2024 09:40'],
+      ['End', 'Fri 19 Jul 2024 09:50'],
+      ['Patient', 'Patient/p1'],
+      ['Kind', 'book'],
+    ]);
+    expect(sideRows(theirs)).toEqual([
+      ['Status', 'booked'],
+      ['Start', 'Fri 19 Jul 2024 09:40'],
+      ['End', 'Fri 19 Jul 2024 09:50'],
+      ['Patient', 'Patient/p2'],
+      ['Clinician', 'Dr A Khan'],
     ]);
     expect(sideRows(null)[0][1]).toMatch(/no longer exists/);
   });

@@ -62,13 +62,37 @@ export function resolutionProblem(c: Choice | null, slotId: string | null, reaso
   return null;
 }
 
-/** One side of a conflict as label/value rows, for the side-by-side view. Text only. */
+/** One side of a conflict as label/value rows, for the side-by-side view. Text only.
+ * Both shapes are read the same way (the journal's change, with `patientId`-style fields, and
+ * the upstream's FHIR resource, with participants), so the two columns line up. */
 export function sideRows(side: unknown): [string, string][] {
   if (side === null || side === undefined) return [['', 'Nothing: it no longer exists in the clinical system']];
   if (typeof side !== 'object') return [['', String(side)]];
+  const o = side as Record<string, unknown>;
+  const refs = Array.isArray(o.participant)
+    ? (o.participant as { actor?: { reference?: string; display?: string } }[]).map((p) => p.actor ?? {})
+    : [];
+  const ref = (type: string, id: unknown) => {
+    const actor = refs.find((a) => a.reference?.startsWith(`${type}/`));
+    if (actor) return actor.display ?? actor.reference ?? null;
+    return typeof id === 'string' && id ? `${type}/${id}` : null;
+  };
   const rows: [string, string][] = [];
-  for (const [k, v] of Object.entries(side as Record<string, unknown>)) {
-    if (v === null || v === undefined) continue;
+  const add = (label: string, v: unknown) => {
+    if (v !== null && v !== undefined && v !== '') rows.push([label, showValue(v)]);
+  };
+  add('Status', o.status);
+  add('Start', o.start);
+  add('End', o.end);
+  add('Patient', ref('Patient', o.patientId));
+  add('Clinician', ref('Practitioner', o.practitionerId));
+  add('Description', o.description);
+  add('Comment', o.comment);
+  add('Reason', o.reason);
+  const shown = new Set(['status', 'start', 'end', 'patientId', 'practitionerId', 'participant', 'description', 'comment', 'reason']);
+  const hidden = /^(id|meta|resourceType|text|identifier|slot|contained|extension)$|Id$|_id$|[Vv]ersion/;
+  for (const [k, v] of Object.entries(o)) {
+    if (shown.has(k) || hidden.test(k) || v === null || v === undefined || typeof v === 'object') continue;
     rows.push([humanKey(k), showValue(v)]);
   }
   return rows;
