@@ -74,10 +74,10 @@ async fn health_monitor(app: AppHandle) {
         }
         // Applied on every probe, not only on a change: someone may have logged in since,
         // and applying the same verdict again changes nothing.
-        if let Some(up) = verdict {
-            if let Err(e) = desk.upstream_health(up) {
-                tracing::warn!("could not apply the upstream's health: {e}");
-            }
+        if let Some(up) = verdict
+            && let Err(e) = desk.upstream_health(up)
+        {
+            tracing::warn!("could not apply the upstream's health: {e}");
         }
     }
 }

@@ -39,10 +39,10 @@ pub fn load(app: &AppHandle) -> Result<Loaded, Box<dyn std::error::Error>> {
         std::fs::create_dir_all(&base)?;
         config.cache = base.join(&config.cache);
     }
-    if let Ok(url) = std::env::var("LIFEBOAT_UPSTREAM") {
-        if !url.is_empty() {
-            config.upstream.base_url = Some(url);
-        }
+    if let Ok(url) = std::env::var("LIFEBOAT_UPSTREAM")
+        && !url.is_empty()
+    {
+        config.upstream.base_url = Some(url);
     }
     Ok(Loaded {
         config,

@@ -36,6 +36,15 @@ export class Shell {
       this.announcer,
     );
     window.addEventListener('hashchange', () => void this.show());
+    // Typing and clicking keep the session alive; told to the core at most every 30 s.
+    let lastTouch = 0;
+    const touch = () => {
+      if (!this.user || this.locked || Date.now() - lastTouch < 30_000) return;
+      lastTouch = Date.now();
+      api.touch().catch(() => {});
+    };
+    document.addEventListener('keydown', touch, true);
+    document.addEventListener('pointerdown', touch, true);
     await Promise.all([
       on('lifeboat://status', (s) => this.setStatus(s)),
       on('lifeboat://locked', (e) => void this.lockScreen(e.reason)),

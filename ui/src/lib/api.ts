@@ -242,6 +242,8 @@ export const api = {
   lock: () => call<void>('lock'),
   unlock: (password: string) => call<UserInfo>('unlock', { password }),
   logout: () => call<void>('logout'),
+  /** Activity that is not itself a command (typing a long note) keeps the session from idling out. */
+  touch: () => call<void>('touch'),
 
   status: () => call<StatusView>('status'),
   declareOutage: () => call<StatusView>('declare_outage'),
@@ -298,6 +300,7 @@ export interface SyncProgressEvent {
   total: number | null;
 }
 export interface ReconcileProgressEvent {
+  /** Steps done so far, counted from 1. */
   index: number;
   steps: number;
 }

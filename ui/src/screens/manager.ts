@@ -116,7 +116,7 @@ export async function reconcileScreen(ctx: Ctx): Promise<Screen> {
   ctx.onProgress((kind, p) => {
     if (kind === 'reconcile') {
       const e = p as { index: number; steps: number };
-      progress.textContent = `Step ${Math.min(e.index + 1, e.steps)} of ${e.steps}`;
+      progress.textContent = `${Math.min(e.index, e.steps)} of ${e.steps} changes sent`;
     }
   });
   await drawConflicts();

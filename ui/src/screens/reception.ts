@@ -58,7 +58,7 @@ export function receptionScreen(ctx: Ctx): Screen {
         ),
       ),
     );
-    list.children[active]?.scrollIntoView({ block: 'nearest' });
+    list.children[active]?.scrollIntoView?.({ block: 'nearest' });
   };
 
   const pick = (i: number) => {

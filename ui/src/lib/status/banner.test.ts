@@ -40,9 +40,9 @@ describe('mode banner', () => {
     expect(bannerContent(s, 'receptionist').lines[1]).toBe('A manager needs to reconcile them.');
   });
   it('reconciling shows progress', () => {
-    const b = bannerContent({ ...base, mode: 'reconciling' }, 'manager', { index: 2, steps: 10 });
+    const b = bannerContent({ ...base, mode: 'reconciling' }, 'manager', { index: 3, steps: 10 });
     expect(b.title).toBe('Reconciling');
-    expect(b.progress).toBe('Step 3 of 10');
+    expect(b.progress).toBe('3 of 10 changes sent');
   });
   it('a drill is clearly marked as practice, whatever the mode', () => {
     const b = bannerContent({ ...base, mode: 'offline', drill: true }, 'manager');

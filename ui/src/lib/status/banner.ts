@@ -79,7 +79,8 @@ export function bannerContent(
         tone: 'reconciling',
         title: 'Reconciling',
         lines: ['Sending offline changes to the clinical system. Changes are paused until it finishes.'],
-        progress: progress ? `Step ${Math.min(progress.index + 1, progress.steps)} of ${progress.steps}` : null,
+        // The core counts steps done from 1 (`index` 3 of 10: three sent).
+        progress: progress ? `${Math.min(progress.index, progress.steps)} of ${progress.steps} changes sent` : null,
       };
   }
 }
