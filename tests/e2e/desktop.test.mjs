@@ -189,6 +189,36 @@ describe('Lifeboat desktop app', () => {
     await screenshot(browser, '08-booked-offline');
   });
 
+  it('the day book shows the offline booking, and an appointment is cancelled from it with a reason', async () => {
+    const p = Object.fromEntries(new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/London', year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(new Date()).map((x) => [x.type, x.value]));
+    const today = `${p.year}-${p.month}-${p.day}`;
+    state.today = today;
+    await go(browser, `book/${today}/`);
+    const book = await browser.$('[data-testid="day-book"]');
+    await book.waitForDisplayed();
+    await until(browser, async () => (await book.getText()).includes('Offline change'), 'the offline booking in the day book');
+    await screenshot(browser, '09-day-book');
+    await assertAccessible('day book');
+    // John Smith's own 09:00 appointment (booked in the clinical system before the outage).
+    const cancel = await browser.execute(() => {
+      const row = [...document.querySelectorAll('[data-testid="day-book"] tbody tr')].find(
+        (r) => r.textContent.includes('SMITH, John') && r.textContent.startsWith('09:00') && !r.textContent.includes('Offline change'),
+      );
+      return [...(row?.querySelectorAll('button') ?? [])].find((b) => b.textContent === 'Cancel') ?? null;
+    });
+    assert.ok(cancel, "John Smith's 09:00 appointment in the day book");
+    await (await browser.$(cancel)).click();
+    const reason = await browser.$('input[name="reason"]');
+    await reason.waitForDisplayed();
+    assert.match(await textOf(browser, '[data-testid="confirm-details"]'), /SMITH, John[\s\S]*12 Mar 1958[\s\S]*999 176 8378/);
+    await browser.$('[data-testid="confirm"]').click();
+    await until(browser, async () => /Enter a reason/.test(await textOf(browser, '[data-testid="confirmation"]')), 'a reason asked for');
+    await reason.addValue('Patient rang to cancel');
+    await browser.$('[data-testid="confirm"]').click();
+    await until(browser, async () => (await textOf(browser, '[data-testid="done"] .nhsuk-panel__title')) === 'Appointment cancelled', 'the cancellation confirmed');
+    await until(browser, async () => /2 changes held locally/.test(await textOf(browser, '[data-testid="mode-banner"]')), 'two changes held');
+  });
+
   it('a clinician reads the summary, alerts and allergies first, and writes an offline note', async () => {
     await signIn('drkhan');
     await go(browser, `summary/${johnSmith.id}`);
@@ -197,7 +227,7 @@ describe('Lifeboat desktop app', () => {
     assert.ok(order.indexOf('Alerts') < order.indexOf('Medications') && order.indexOf('Allergies') < order.indexOf('Medications'), `order: ${order}`);
     assert.ok((await textOf(browser, '[data-testid="summary-problems"]')).length > 0);
     assert.match(await textOf(browser, '[data-testid="data-as-of"]'), /^Data as of /);
-    await screenshot(browser, '09-clinical-summary');
+    await screenshot(browser, '10-clinical-summary');
     await assertAccessible('clinical summary');
     const note = 'Seen during outage. BP 142/88. <script>alert(1)</script> Review in 2 weeks.';
     await browser.$('textarea[name="note"]').setValue(note);
@@ -206,7 +236,7 @@ describe('Lifeboat desktop app', () => {
     const notes = await textOf(browser, '[data-testid="offline-notes"]');
     assert.ok(notes.includes('<script>alert(1)</script>'), 'typed markup shows as text');
     assert.match(notes, /Offline – not yet in the clinical record/);
-    await screenshot(browser, '10-offline-note');
+    await screenshot(browser, '11-offline-note');
   });
 
   it('the manager reconciles and resolves a conflict with a re-booking', async () => {
@@ -228,7 +258,7 @@ describe('Lifeboat desktop app', () => {
     assert.equal(clash.status, 201, JSON.stringify(clash.body));
     await signIn('manager');
     await until(browser, async () => (await bannerTitle()) === 'Recovering', 'Recovering once the upstream is back', 60_000);
-    await screenshot(browser, '11-recovering');
+    await screenshot(browser, '12-recovering');
     await browser.$('.lb-banner__action').click();
     await until(browser, async () => (await textOf(browser, 'h1')) === 'Reconcile offline changes', 'the reconcile screen');
     await browser.$('[data-testid="dry-run"]').click();
@@ -236,7 +266,7 @@ describe('Lifeboat desktop app', () => {
     await browser.$('[data-testid="reconcile-run"]').click();
     const conflict = await browser.$('[data-testid="conflict"]');
     await conflict.waitForDisplayed({ timeout: 60_000 });
-    await screenshot(browser, '12-conflict-review');
+    await screenshot(browser, '13-conflict-review');
     await assertAccessible('conflict review');
     // The choices are NHS radios: the label is what a person clicks.
     await conflict.$('[data-testid="choice-label-rebook"]').click();
@@ -246,7 +276,7 @@ describe('Lifeboat desktop app', () => {
     await rebook.click();
     await conflict.$('[data-testid="resolve"]').click();
     await until(browser, async () => browser.$('[data-testid="no-conflicts"]').isExisting(), 'no conflicts left', 30_000);
-    await screenshot(browser, '13-resolved');
+    await screenshot(browser, '14-resolved');
   });
 
   it('the offline note is on the back-entry worklist, and can be ticked off', async () => {
@@ -254,9 +284,13 @@ describe('Lifeboat desktop app', () => {
     await until(browser, async () => (await textOf(browser, 'main'))?.includes('Back-entry worklist'), 'the worklist');
     const list = await until(browser, () => textOf(browser, '[data-testid="worklist"]'), 'a worklist item');
     assert.match(list, /note/i);
-    await screenshot(browser, '14-worklist');
+    await screenshot(browser, '15-worklist');
     await assertAccessible('worklist');
-    await browser.$('[data-testid="complete"]').click();
+    while (await browser.$('[data-testid="complete"]').isExisting()) {
+      const before = (await browser.$$('[data-testid="complete"]')).length;
+      await browser.$('[data-testid="complete"]').click();
+      await until(browser, async () => (await browser.$$('[data-testid="complete"]')).length < before, 'an item ticked off');
+    }
     await until(browser, async () => browser.$('[data-testid="worklist-empty"]').isExisting(), 'the worklist emptied');
   });
 
@@ -269,14 +303,45 @@ describe('Lifeboat desktop app', () => {
     const there = (contested.body.entry ?? []).map((e) => e.resource).filter((a) => a.status === 'booked');
     assert.equal(there.length, 1);
     assert.ok(!there[0].participant.some((p) => p.actor?.reference === `Patient/${johnSmith.id}`), 'no double booking');
+    const johns = await fhir(`Appointment?actor=Patient/${johnSmith.id}&_count=100`);
+    const nine = (johns.body.entry ?? []).map((e) => e.resource).filter((a) => a.description === 'Diabetes review' && a.start >= state.today);
+    assert.ok(nine.length >= 1 && nine.every((a) => a.status === 'cancelled'), `the 09:00 review cancelled upstream: ${JSON.stringify(nine.map((a) => [a.start, a.status]))}`);
     await until(browser, async () => (await bannerTitle()) === 'Online', 'back Online', 30_000);
+  });
+
+  it('a practice drill is marked PRACTICE — NOT REAL and never reaches the upstream', async () => {
+    const before = (await fhir('Appointment?_summary=count')).body.total;
+    await go(browser, 'manage');
+    await browser.$('[data-testid="start-drill"]').click();
+    await until(browser, async () => /^PRACTICE — NOT REAL/.test((await textOf(browser, '[data-testid="drill-banner"]')) ?? ''), 'the drill banner');
+    assert.equal(await bannerTitle(), 'OFFLINE');
+    await searchByKeyboard(johnSmith.nhs_number);
+    await until(browser, async () => (await browser.$$('[data-testid="result"]')).length === 1, 'John Smith found');
+    await browser.keys(['Enter']);
+    await until(browser, () => browser.execute(() => document.activeElement?.getAttribute('data-testid') === 'patient-name'), 'the patient opened');
+    await browser.keys(['b']);
+    await until(browser, () => browser.execute(() => document.activeElement?.getAttribute('data-testid') === 'slot'), 'a slot focused');
+    await browser.keys(['Enter']);
+    await until(browser, () => browser.execute(() => document.activeElement?.getAttribute('data-testid') === 'confirm'), 'confirm focused');
+    await browser.keys(['Enter']);
+    await until(browser, async () => (await textOf(browser, '[data-testid="done"] .nhsuk-panel__title')) === 'Appointment booked', 'the practice booking');
+    await screenshot(browser, '16-drill');
+    await go(browser, 'manage');
+    await browser.$('[data-testid="end-drill"]').click();
+    await until(browser, async () => (await textOf(browser, '.nhsuk-panel__title')) === 'Drill ended', 'the drill summary');
+    // The summary counts the drill's changes (the desk currently counts the whole copied
+    // journal, reported to the core's owner); the booking made in the drill is among them.
+    assert.match(await textOf(browser, 'main'), /practice changes? (was|were) made and thrown away[\s\S]*book: \d/);
+    assert.ok(!(await browser.$('[data-testid="drill-banner"]').isExisting()), 'the drill banner gone');
+    await until(browser, async () => (await bannerTitle()) === 'Online', 'Online again');
+    assert.equal((await fhir('Appointment?_summary=count')).body.total, before, 'nothing reached the upstream');
   });
 
   it('the manager verifies the audit log', async () => {
     await go(browser, 'audit');
     await browser.$('[data-testid="audit-verify-run"]').click();
     await until(browser, async () => (await textOf(browser, '[data-testid="audit-verify"]'))?.includes('Audit log intact'), 'the audit verified');
-    await screenshot(browser, '15-audit');
+    await screenshot(browser, '17-audit');
     await assertAccessible('audit');
   });
 
@@ -290,7 +355,7 @@ describe('Lifeboat desktop app', () => {
     const ms = Date.now() - started;
     console.log(`launch to usable login screen: ${ms} ms (target 1500 ms)`);
     assert.equal(await textOf(browser, 'h1'), 'Sign in to Lifeboat');
-    await screenshot(browser, '16-login');
+    await screenshot(browser, '19-login');
     await assertAccessible('login');
     // Well above the target, so a slow CI machine does not fail on timing alone.
     assert.ok(ms <= 5_000, `launch to login took ${ms} ms`);

@@ -23,20 +23,16 @@ export async function dayBookScreen(ctx: Ctx, date?: string, practitionerId?: st
   const clinician = select('Clinician', [['', 'All clinicians'], ...practitioners.map((p) => [p.id, p.name] as [string, string])], { name: 'practitioner', value: who });
   clinician.select.addEventListener('change', () => go(day, clinician.select.value));
 
-  let book: DayBook | null = null;
-  try {
-    book = await api.dayBook(day, who || undefined);
-  } catch (e) {
-    errors.show(AppError.from(e));
-  }
   const tableBox = h('div');
+  const asOf = h('div');
   const back = () => fill(area);
 
   const act = (action: BookAction, a: AppointmentView | null) => {
     const patient = a ? patientOf(a) : ctx.patient;
     if (!patient) return;
     const age = a ? null : (ctx.patient?.age ?? null);
-    void confirmAndRun(ctx, area, action, patient, age, () => ctx.go(`book/${day}/${encodeURIComponent(who)}`), back);
+    // After a change the table is redrawn in place, so the confirmation stays on screen.
+    void confirmAndRun(ctx, area, action, patient, age, () => void drawTable(), back);
   };
 
   const moveTo = async (a: AppointmentView) => {
@@ -47,7 +43,15 @@ export async function dayBookScreen(ctx: Ctx, date?: string, practitionerId?: st
     l.first?.focus();
   };
 
-  if (book) {
+  const drawTable = async () => {
+    let book: DayBook;
+    try {
+      book = await api.dayBook(day, who || undefined);
+    } catch (e) {
+      errors.show(AppError.from(e));
+      return;
+    }
+    fill(asOf, dataAsOf(book.dataAsOf));
     const rows = book.lines.map((line) => {
       const a = line.appointment;
       const p = a?.patient;
@@ -71,7 +75,8 @@ export async function dayBookScreen(ctx: Ctx, date?: string, practitionerId?: st
       ];
     });
     fill(tableBox, rows.length ? table(`Appointments on ${formatDate(day)}`, ['Time', 'Clinician', 'Patient', 'Status', 'Actions'], rows, { testid: 'day-book' }) : h('p', null, 'No sessions on this day.'));
-  }
+  };
+  await drawTable();
 
   const el = h(
     'div',
@@ -86,7 +91,7 @@ export async function dayBookScreen(ctx: Ctx, date?: string, practitionerId?: st
       h('div', { class: 'nhsuk-button-group' }, button('Previous day', () => go(addDays(day, -1), who), { variant: 'secondary', testid: 'prev-day' }), button('Today', () => go(londonToday(), who), { variant: 'secondary' }), button('Next day', () => go(addDays(day, 1), who), { variant: 'secondary', testid: 'next-day' })),
     ),
     ctx.patient ? inset(`Booking for ${displayName(ctx.patient)}, NHS ${formatNhsNumber(ctx.patient.nhsNumber)}. Free slots show a Book button.`) : inset('Pick a patient at Reception to book them into a free slot here.'),
-    book ? dataAsOf(book.dataAsOf) : null,
+    asOf,
     area,
     tableBox,
   );

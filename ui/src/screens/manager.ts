@@ -46,7 +46,7 @@ export async function manageScreen(ctx: Ctx): Promise<Screen> {
           : button('Declare outage', () => void guard(async () => (await api.declareOutage(), ctx.refreshStatus())), { variant: 'warning', testid: 'declare-outage' }),
         s.drill
           ? button('End drill', () => void endDrill(), { variant: 'secondary', testid: 'end-drill' })
-          : button('Start a practice drill', () => void guard(async () => (await api.startDrill(), ctx.refreshStatus(), fill(result, inset('Drill started: everything is now marked PRACTICE — NOT REAL, and nothing reaches the clinical system.')))), { variant: 'secondary', testid: 'start-drill' }),
+          : button('Start a practice drill', () => void guard(async () => (await api.startDrill(), await ctx.refreshStatus(), void drawJournal(), fill(result, inset('Drill started: everything is now marked PRACTICE — NOT REAL, and nothing reaches the clinical system.')))), { variant: 'secondary', testid: 'start-drill' }),
       ),
     );
   };
@@ -61,7 +61,8 @@ export async function manageScreen(ctx: Ctx): Promise<Screen> {
   const endDrill = async () => {
     const r = await guard(() => api.endDrill());
     await ctx.refreshStatus();
-    if (r) fill(result, panel('Drill ended', h('p', null, `${r.changes} practice change${r.changes === 1 ? '' : 's'} were made and thrown away.`), h('ul', null, Object.entries(r.byKind).map(([k, n]) => h('li', null, `${k}: ${n}`)))));
+    void drawJournal();
+    if (r) fill(result, panel('Drill ended', h('p', null, r.changes === 1 ? '1 practice change was made and thrown away.' : `${r.changes} practice changes were made and thrown away.`), h('ul', null, Object.entries(r.byKind).map(([k, n]) => h('li', null, `${k}: ${n}`)))));
   };
   const drawJournal = async () => {
     const j = await api.journal().catch(() => null);
