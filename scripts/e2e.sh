@@ -57,6 +57,12 @@ if [ "${E2E_SKIP_BUILD:-}" != 1 ] || [ ! -x "$app" ]; then
     start=$(date +%s)
     cargo build -p lifeboat-desktop --features custom-protocol --locked
     echo "desktop app built in $(( $(date +%s) - start )) s" >&2
+    # The shell's own checks live here, not in the core's test run, because they need
+    # GTK/WebKit (installed above).
+    say "Desktop shell: format, lints, unit tests"
+    cargo fmt -p lifeboat-desktop -- --check
+    cargo clippy -p lifeboat-desktop --features custom-protocol --all-targets --locked -- -D warnings
+    cargo test -p lifeboat-desktop --features custom-protocol --locked
 fi
 
 # ---- A practice for today, and the processes the tests need --------------------------------
@@ -104,13 +110,18 @@ for port in 4444 4445; do
     fi
 done
 
-# The app's environment, inherited through tauri-driver: its own cache, this upstream, and a
-# health check quick enough that a test can wait for Offline and back.
+# The app's config and environment, inherited through tauri-driver: its own cache, this
+# upstream, and health checks quick enough that a test can wait for Offline and back.
+cat >"$work/lifeboat.toml" <<'TOML'
+[health]
+probe_every_seconds = 1
+probe_timeout_seconds = 1
+min_dwell_seconds = 3
+TOML
+export LIFEBOAT_CONFIG="$work/lifeboat.toml"
 export LIFEBOAT_DB="$work/lifeboat.db"
 export LIFEBOAT_UPSTREAM="$upstream_base"
 export LIFEBOAT_LOG_DIR="$work/app-logs"
-export LIFEBOAT_HEALTH_PROBE_SECONDS=1
-export LIFEBOAT_HEALTH_DWELL_SECONDS=3
 export NO_AT_BRIDGE=1
 # A private D-Bus session bus (the single-instance plugin registers its name there).
 eval "$(dbus-launch --sh-syntax)"

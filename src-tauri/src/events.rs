@@ -1,13 +1,15 @@
 //! The desk's events, forwarded to the window under the contract's names
 //! (docs/ui-contract.md): status, sync progress, reconcile progress, idle lock.
 
+use std::sync::Arc;
+
 use lifeboat_app::Desk;
 use lifeboat_app::desk::DeskEvent;
 use tauri::{AppHandle, Emitter, Manager};
 use tokio::sync::broadcast::error::RecvError;
 
 pub fn forward(app: AppHandle) {
-    let mut rx = app.state::<Desk>().subscribe();
+    let mut rx = app.state::<Arc<Desk>>().subscribe();
     tauri::async_runtime::spawn(async move {
         loop {
             let sent = match rx.recv().await {

@@ -40,9 +40,10 @@ fn main() {
                 }
             }
             tracing::info!(config = %loaded.source, "starting");
-            app.manage(Desk::open(loaded.config, Arc::new(SystemClock)));
+            let desk = Arc::new(Desk::open(loaded.config, Arc::new(SystemClock)));
+            background::start(&desk);
+            app.manage(desk);
             events::forward(app.handle().clone());
-            background::start(app.handle().clone());
             Ok(())
         })
         .invoke_handler(commands::handler())

@@ -1,22 +1,20 @@
 //! The appointment book: the day view, free slots, and offline changes to appointments.
 
 use chrono::NaiveDate;
-use lifeboat_app::Desk;
 use lifeboat_app::desk::{DayBook, Practitioner, SlotSearch};
 use lifeboat_engine::booking::{Attendance, BookRequest, Confirmation};
 use lifeboat_store::{JournalEntry, SlotView};
-use tauri::State;
 
-use super::{Result, instant};
+use super::{DeskState, Result, instant};
 
 #[tauri::command(async)]
-pub fn practitioners(desk: State<'_, Desk>) -> Result<Vec<Practitioner>> {
+pub fn practitioners(desk: DeskState<'_>) -> Result<Vec<Practitioner>> {
     desk.practitioners()
 }
 
 #[tauri::command(async)]
 pub fn day_book(
-    desk: State<'_, Desk>,
+    desk: DeskState<'_>,
     date: NaiveDate,
     practitioner_id: Option<String>,
 ) -> Result<DayBook> {
@@ -26,7 +24,7 @@ pub fn day_book(
 /// `from` may be an instant or a London date (`YYYY-MM-DD`).
 #[tauri::command(async)]
 pub fn free_slots(
-    desk: State<'_, Desk>,
+    desk: DeskState<'_>,
     practitioner_id: Option<String>,
     from: Option<String>,
     days: Option<i64>,
@@ -43,7 +41,7 @@ pub fn free_slots(
 
 #[tauri::command(async)]
 pub fn book(
-    desk: State<'_, Desk>,
+    desk: DeskState<'_>,
     slot_id: String,
     patient_id: String,
     description: Option<String>,
@@ -59,7 +57,7 @@ pub fn book(
 
 #[tauri::command(async)]
 pub fn cancel_appointment(
-    desk: State<'_, Desk>,
+    desk: DeskState<'_>,
     appointment_id: String,
     reason: String,
 ) -> Result<Confirmation> {
@@ -68,7 +66,7 @@ pub fn cancel_appointment(
 
 #[tauri::command(async)]
 pub fn move_appointment(
-    desk: State<'_, Desk>,
+    desk: DeskState<'_>,
     appointment_id: String,
     slot_id: String,
 ) -> Result<Confirmation> {
@@ -77,7 +75,7 @@ pub fn move_appointment(
 
 #[tauri::command(async)]
 pub fn mark_attendance(
-    desk: State<'_, Desk>,
+    desk: DeskState<'_>,
     appointment_id: String,
     attendance: Attendance,
 ) -> Result<Confirmation> {
@@ -85,6 +83,6 @@ pub fn mark_attendance(
 }
 
 #[tauri::command(async)]
-pub fn journal(desk: State<'_, Desk>) -> Result<Vec<JournalEntry>> {
+pub fn journal(desk: DeskState<'_>) -> Result<Vec<JournalEntry>> {
     desk.journal()
 }

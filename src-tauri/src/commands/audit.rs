@@ -1,21 +1,19 @@
 //! The audit log (manager): verify the hash chain, export as CSV.
 
-use lifeboat_app::Desk;
 use lifeboat_app::desk::AuditCheck;
 use lifeboat_store::AuditFilter;
-use tauri::State;
 
-use super::{Result, instant};
+use super::{DeskState, Result, instant};
 
 #[tauri::command(async)]
-pub fn audit_verify(desk: State<'_, Desk>) -> Result<AuditCheck> {
+pub fn audit_verify(desk: DeskState<'_>) -> Result<AuditCheck> {
     desk.audit_verify()
 }
 
 /// `from` and `to` are instants or London dates (`to` inclusive of its whole day).
 #[tauri::command(async)]
 pub fn audit_export(
-    desk: State<'_, Desk>,
+    desk: DeskState<'_>,
     from: Option<String>,
     to: Option<String>,
     patient_id: Option<String>,

@@ -9,11 +9,16 @@ mod session;
 mod staff;
 mod status;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, NaiveDate, Utc};
-use lifeboat_app::AppError;
+use lifeboat_app::{AppError, Desk};
 use lifeboat_model::time::london_to_utc;
 
 pub type Result<T> = std::result::Result<T, AppError>;
+
+/// The one desk, registered with `manage` (shared with the background work, hence the Arc).
+pub type DeskState<'a> = tauri::State<'a, Arc<Desk>>;
 
 /// Every command the window may call (and, through build.rs and capabilities/, only these).
 pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static {

@@ -1,15 +1,13 @@
 //! Patients: search, overview (all roles), clinical summary and offline notes (clinicians).
 
-use lifeboat_app::Desk;
 use lifeboat_app::desk::{ClinicalSummary, PatientOverview};
 use lifeboat_store::{OfflineNote, PatientMatch};
-use tauri::State;
 
-use super::Result;
+use super::{DeskState, Result};
 
 #[tauri::command(async)]
 pub fn search_patients(
-    desk: State<'_, Desk>,
+    desk: DeskState<'_>,
     query: String,
     limit: Option<usize>,
 ) -> Result<Vec<PatientMatch>> {
@@ -17,18 +15,18 @@ pub fn search_patients(
 }
 
 #[tauri::command(async)]
-pub fn patient_overview(desk: State<'_, Desk>, patient_id: String) -> Result<PatientOverview> {
+pub fn patient_overview(desk: DeskState<'_>, patient_id: String) -> Result<PatientOverview> {
     desk.patient_overview(&patient_id)
 }
 
 #[tauri::command(async)]
-pub fn patient_summary(desk: State<'_, Desk>, patient_id: String) -> Result<ClinicalSummary> {
+pub fn patient_summary(desk: DeskState<'_>, patient_id: String) -> Result<ClinicalSummary> {
     desk.patient_summary(&patient_id)
 }
 
 #[tauri::command(async)]
 pub fn write_note(
-    desk: State<'_, Desk>,
+    desk: DeskState<'_>,
     patient_id: String,
     appointment_id: Option<String>,
     text: String,

@@ -1,12 +1,14 @@
 //! Reconciliation (manager): replay, conflicts and their resolution, the back-entry worklist.
 
+use std::sync::Arc;
+
 use lifeboat_app::Desk;
 use lifeboat_app::desk::ConflictView;
 use lifeboat_engine::reconcile::{Choice, Decision, ReconcileReport};
 use lifeboat_store::{JournalEntry, WorkItem};
-use tauri::{AppHandle, Manager, State};
+use tauri::{AppHandle, Manager};
 
-use super::Result;
+use super::{DeskState, Result};
 
 /// Runs `f` on a blocking thread of the async runtime. The desk's replay keeps the cache
 /// open across awaits, so its futures cannot move between threads (not `Send`); here they
@@ -15,7 +17,7 @@ async fn on_own_thread<T: Send + 'static>(
     app: AppHandle,
     f: impl FnOnce(&Desk) -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    tauri::async_runtime::spawn_blocking(move || f(&app.state::<Desk>()))
+    tauri::async_runtime::spawn_blocking(move || f(&app.state::<Arc<Desk>>()))
         .await
         .map_err(|e| lifeboat_app::AppError::new("internal", format!("the task stopped: {e}")))?
 }
@@ -29,7 +31,7 @@ pub async fn reconcile(app: AppHandle, dry_run: bool) -> Result<ReconcileReport>
 }
 
 #[tauri::command]
-pub async fn conflicts(desk: State<'_, Desk>) -> Result<Vec<ConflictView>> {
+pub async fn conflicts(desk: DeskState<'_>) -> Result<Vec<ConflictView>> {
     desk.conflicts().await
 }
 
@@ -53,11 +55,11 @@ pub async fn resolve_conflict(
 }
 
 #[tauri::command(async)]
-pub fn worklist(desk: State<'_, Desk>, include_done: Option<bool>) -> Result<Vec<WorkItem>> {
+pub fn worklist(desk: DeskState<'_>, include_done: Option<bool>) -> Result<Vec<WorkItem>> {
     desk.worklist(include_done.unwrap_or(false))
 }
 
 #[tauri::command(async)]
-pub fn complete_work_item(desk: State<'_, Desk>, id: i64) -> Result<Vec<WorkItem>> {
+pub fn complete_work_item(desk: DeskState<'_>, id: i64) -> Result<Vec<WorkItem>> {
     desk.complete_work_item(id)
 }

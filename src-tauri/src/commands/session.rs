@@ -1,20 +1,18 @@
 //! Session: first-run setup, log in, lock, unlock, log out.
 
-use lifeboat_app::Desk;
 use lifeboat_app::desk::{SessionState, UserInfo};
-use tauri::State;
 
-use super::Result;
+use super::{DeskState, Result};
 
 #[tauri::command]
-pub fn session_state(desk: State<'_, Desk>) -> SessionState {
+pub fn session_state(desk: DeskState<'_>) -> SessionState {
     desk.session_state()
 }
 
 // Setup, login and unlock derive keys (deliberately slow): off the main thread.
 #[tauri::command(async)]
 pub fn setup(
-    desk: State<'_, Desk>,
+    desk: DeskState<'_>,
     username: String,
     display_name: String,
     password: String,
@@ -23,27 +21,27 @@ pub fn setup(
 }
 
 #[tauri::command(async)]
-pub fn login(desk: State<'_, Desk>, username: String, password: String) -> Result<UserInfo> {
+pub fn login(desk: DeskState<'_>, username: String, password: String) -> Result<UserInfo> {
     desk.login(&username, &password)
 }
 
 #[tauri::command]
-pub fn lock(desk: State<'_, Desk>) -> Result<()> {
+pub fn lock(desk: DeskState<'_>) -> Result<()> {
     desk.lock()
 }
 
 #[tauri::command(async)]
-pub fn unlock(desk: State<'_, Desk>, password: String) -> Result<UserInfo> {
+pub fn unlock(desk: DeskState<'_>, password: String) -> Result<UserInfo> {
     desk.unlock(&password)
 }
 
 #[tauri::command]
-pub fn logout(desk: State<'_, Desk>) -> Result<()> {
+pub fn logout(desk: DeskState<'_>) -> Result<()> {
     desk.logout()
 }
 
 /// Typing or scrolling that is not itself a use case keeps the session from idling out.
 #[tauri::command]
-pub fn touch(desk: State<'_, Desk>) {
+pub fn touch(desk: DeskState<'_>) {
     desk.touch();
 }

@@ -1,11 +1,9 @@
 //! Staff accounts (manager).
 
 use lifeboat_access::{Account, Role};
-use lifeboat_app::Desk;
 use serde::Serialize;
-use tauri::State;
 
-use super::Result;
+use super::{DeskState, Result};
 
 /// An account as the contract shows it (camelCase, no internal ids or timestamps).
 #[derive(Serialize)]
@@ -29,13 +27,13 @@ impl From<Account> for AccountView {
 }
 
 #[tauri::command(async)]
-pub fn accounts(desk: State<'_, Desk>) -> Result<Vec<AccountView>> {
+pub fn accounts(desk: DeskState<'_>) -> Result<Vec<AccountView>> {
     Ok(desk.accounts()?.into_iter().map(Into::into).collect())
 }
 
 #[tauri::command(async)]
 pub fn add_account(
-    desk: State<'_, Desk>,
+    desk: DeskState<'_>,
     username: String,
     display_name: String,
     role: Role,
@@ -47,7 +45,7 @@ pub fn add_account(
 }
 
 #[tauri::command(async)]
-pub fn disable_account(desk: State<'_, Desk>, username: String) -> Result<Vec<AccountView>> {
+pub fn disable_account(desk: DeskState<'_>, username: String) -> Result<Vec<AccountView>> {
     Ok(desk
         .disable_account(&username)?
         .into_iter()
@@ -56,6 +54,6 @@ pub fn disable_account(desk: State<'_, Desk>, username: String) -> Result<Vec<Ac
 }
 
 #[tauri::command(async)]
-pub fn reset_password(desk: State<'_, Desk>, username: String, password: String) -> Result<()> {
+pub fn reset_password(desk: DeskState<'_>, username: String, password: String) -> Result<()> {
     desk.reset_password(&username, &password)
 }
