@@ -87,6 +87,39 @@ describe('Lifeboat desktop app', () => {
     assert.ok(state.launchMs <= 5_000, `launch took ${state.launchMs} ms`);
   });
 
+  it('loads nothing from outside, under a strict CSP, and may call only its own commands', async () => {
+    const foreign = await browser.execute(() =>
+      performance
+        .getEntriesByType('resource')
+        .map((e) => e.name)
+        .filter((u) => !/^(tauri:\/\/localhost|http:\/\/tauri\.localhost|ipc:|http:\/\/ipc\.localhost|data:)/.test(u)),
+    );
+    assert.deepEqual(foreign, [], "only the app's own files were loaded");
+    // The policy is enforced: an inline script does not run, a remote image is refused.
+    const probe = await browser.executeAsync((done) => {
+      const blocked = [];
+      document.addEventListener('securitypolicyviolation', (e) => blocked.push(`${e.effectiveDirective} ${e.blockedURI}`));
+      const script = document.createElement('script');
+      script.textContent = 'window.__inlineRan = true';
+      document.body.append(script);
+      const img = new Image();
+      img.src = 'https://example.org/pixel.png';
+      setTimeout(() => done({ ran: window.__inlineRan === true, blocked }), 300);
+    });
+    console.log(`CSP refused: ${probe.blocked.join('; ')}`);
+    assert.equal(probe.ran, false, 'an inline script ran');
+    assert.ok(probe.blocked.some((b) => b.startsWith('script-src')), 'inline script refused');
+    assert.ok(probe.blocked.some((b) => b.startsWith('img-src') && b.includes('example.org')), 'remote image refused');
+    // Capabilities grant only Lifeboat's own commands (and event listening): Tauri's other
+    // core commands are refused.
+    const refused = await browser.executeAsync((done) => {
+      const tryIt = (cmd, args) => window.__TAURI_INTERNALS__.invoke(cmd, args).then(() => `${cmd}: allowed`, (e) => `${cmd}: ${e}`);
+      Promise.all([tryIt('plugin:app|version', {}), tryIt('plugin:window|close', { label: 'main' }), tryIt('plugin:event|emit', { event: 'x', payload: null })]).then(done);
+    });
+    console.log(`refused: ${refused.join('; ')}`);
+    for (const r of refused) assert.match(r, /not allowed/, r);
+  });
+
   it('first-run setup creates a manager, who is signed in', async () => {
     await browser.$('input[name="username"]').setValue('manager');
     await browser.$('input[name="displayName"]').setValue('Pat Manager');
