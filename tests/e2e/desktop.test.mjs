@@ -184,6 +184,28 @@ describe('Lifeboat desktop app', () => {
     for (const clinical of ['Allergies', 'Medications', 'Problems', 'Metformin', 'Hypertension']) assert.ok(!text.includes(clinical), `reception saw "${clinical}"`);
   });
 
+  it('while Online, booking is refused with the core\'s reason, and locking keeps the place', async () => {
+    await go(browser, state.patientUrl.replace(/^#\//, ''));
+    await until(browser, () => browser.execute(() => document.activeElement?.getAttribute('data-testid') === 'patient-name'), 'the patient opened');
+    await browser.keys(['b']);
+    await until(browser, () => browser.execute(() => document.activeElement?.getAttribute('data-testid') === 'slot'), 'a slot focused');
+    assert.match(await textOf(browser, '[data-testid="slot-picker"]'), /Lifeboat is online: book in the clinical system/);
+    await browser.keys(['Enter']);
+    await until(browser, () => browser.execute(() => document.activeElement?.getAttribute('data-testid') === 'confirm'), 'confirm focused');
+    await browser.keys(['Enter']);
+    await until(browser, async () => /Lifeboat is online/.test((await textOf(browser, '[data-testid="confirmation"] [data-testid="error"]')) ?? ''), "the core's refusal shown");
+    await screenshot(browser, '06-refused-online');
+    await browser.keys(['Escape']);
+    await until(browser, async () => !(await browser.$('[data-testid="confirmation"]').isExisting()), 'the confirmation closed');
+    // Lock, then unlock: back on the same patient.
+    await browser.$('[data-testid="lock"]').click();
+    await until(browser, async () => (await textOf(browser, 'h1')) === 'Lifeboat is locked', 'the unlock screen');
+    assert.ok(!(await browser.$('main').getText()).includes('SMITH'), 'no patient data behind the lock');
+    await browser.$('input[name="password"]').setValue(PASSWORD);
+    await browser.$('[data-testid="unlock-submit"]').click();
+    await until(browser, async () => (await textOf(browser, '[data-testid="patient-name"]'))?.startsWith('SMITH, John'), 'back on the same patient');
+  });
+
   it('cutting the upstream shows OFFLINE within the bound', async () => {
     const cut = Date.now();
     await fault({ mode: 'error', status: 503 });
@@ -374,6 +396,11 @@ describe('Lifeboat desktop app', () => {
     await go(browser, 'audit');
     await browser.$('[data-testid="audit-verify-run"]').click();
     await until(browser, async () => (await textOf(browser, '[data-testid="audit-verify"]'))?.includes('Audit log intact'), 'the audit verified');
+    await browser.$('[data-testid="audit-export"]').click();
+    const link = await browser.$('[data-testid="audit-download"]');
+    await link.waitForDisplayed();
+    assert.match(await textOf(browser, 'main'), /\d+ entries exported/);
+    assert.match(await link.getAttribute('download'), /^lifeboat-audit-\d{4}-\d{2}-\d{2}\.csv$/);
     await screenshot(browser, '17-audit');
     await assertAccessible('audit');
   });
