@@ -77,7 +77,12 @@ impl TempCache {
         let path = dir.path().join("cache.db");
         let access = lifeboat_access::Access::new(&path, cheap_access(), Arc::new(SystemClock));
         let session = access
-            .setup(MANAGER, "Test Manager", &lifeboat_access::Password::new(MANAGER_PASSWORD), "test")
+            .setup(
+                MANAGER,
+                "Test Manager",
+                &lifeboat_access::Password::new(MANAGER_PASSWORD),
+                "test",
+            )
             .expect("setup");
         Self {
             key: session.cache_key().clone(),
@@ -88,6 +93,16 @@ impl TempCache {
 
     pub fn open(&self) -> Store {
         Store::open(&self.path, &self.key).expect("open cache")
+    }
+
+    /// An independent copy of this cache (same key), e.g. to replay one journal many times.
+    pub fn copy(&self) -> Self {
+        let copy = Self {
+            key: self.key.clone(),
+            ..Self::new()
+        };
+        self.open().copy_to(&copy.path).expect("copy the cache");
+        copy
     }
 
     /// Every cached resource: (kind, id) -> (versionId, lastUpdated, raw JSON).
@@ -193,4 +208,49 @@ pub fn lifeboat_sync_process(up: &TestUpstream, cache: &TempCache, page_size: u3
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start lifeboat sync")
+}
+
+/// The 200-patient practice generated for the fixed anchor day (Fri 19 Jul 2024, the day
+/// `fixture_now` falls on), written as NDJSON into a temporary folder.
+pub fn anchored_practice() -> (tempfile::TempDir, lifeboat_fixtures::Manifest) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manifest =
+        lifeboat_fixtures::write_ndjson(&lifeboat_fixtures::PracticeSpec::default(), dir.path())
+            .expect("generate practice");
+    (dir, manifest)
+}
+
+/// A fresh upstream serving `fixtures`, whose GP Connect "past" clock starts at `now`.
+pub fn upstream_at(fixtures: &std::path::Path, now: DateTime<Utc>) -> TestUpstream {
+    TestUpstream::start_at(fixtures, Some(now)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Every resource a search finds, following the Bundle `next` links, through the upstream's
+/// own API (not through Lifeboat).
+pub async fn read_all(up: &TestUpstream, search: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut path = search.to_string();
+    loop {
+        let (status, bundle) = up
+            .fhir(lifeboat_upstream::Method::GET, &path, None)
+            .await
+            .expect("upstream answers");
+        assert_eq!(status, 200, "{path}: {bundle}");
+        for entry in bundle["entry"].as_array().into_iter().flatten() {
+            out.push(entry["resource"].clone());
+        }
+        let next = bundle["link"]
+            .as_array()
+            .and_then(|links| links.iter().find(|l| l["relation"] == "next"))
+            .and_then(|l| l["url"].as_str());
+        match next {
+            Some(url) => {
+                path = url
+                    .strip_prefix(&up.base_url)
+                    .expect("next links point at the same server")
+                    .to_string()
+            }
+            None => return out,
+        }
+    }
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
 pub struct TestUpstream {
@@ -33,6 +34,12 @@ pub fn repo_root() -> PathBuf {
 impl TestUpstream {
     /// Starts the server on `fixtures` (a folder of NDJSON files) and waits until it is ready.
     pub fn start(fixtures: &Path) -> Result<Self, String> {
+        Self::start_at(fixtures, None)
+    }
+
+    /// As `start`, with the clock the GP Connect "past" rule uses starting at `now` (it then
+    /// ticks on): a practice generated for a fixed anchor day is bookable "on" that day.
+    pub fn start_at(fixtures: &Path, now: Option<DateTime<Utc>>) -> Result<Self, String> {
         let server = repo_root().join("tests/upstream/server.mjs");
         if !repo_root()
             .join("tests/upstream/node_modules/@medplum")
@@ -48,6 +55,11 @@ impl TestUpstream {
             .arg("--fixtures")
             .arg(fixtures)
             .args(["--port", "0", "--exit-with-stdin"])
+            .args(
+                now.map(|t| ["--now".to_string(), instant(t)])
+                    .into_iter()
+                    .flatten(),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -126,12 +138,45 @@ impl TestUpstream {
             .await
     }
 
+    /// Moves the clock the GP Connect "past" rule uses to `now` (it ticks on from there).
+    pub async fn set_clock(&self, now: DateTime<Utc>) -> Result<Value, String> {
+        self.control(
+            reqwest::Method::POST,
+            "$clock",
+            Some(serde_json::json!({ "now": instant(now) })),
+        )
+        .await
+    }
+
     /// A plain FHIR call, as the practice's own system would make it (not through Lifeboat).
     pub async fn fhir(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<Value>,
+    ) -> Result<(u16, Value), String> {
+        self.fhir_with(method, path, body, &[]).await
+    }
+
+    /// The practice's own clinical system writing (`X-Bypass-GP-Connect: true`): GP Connect's
+    /// appointment rules, which bind consumers such as Lifeboat, do not apply to it.
+    pub async fn practice_fhir(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value), String> {
+        self.fhir_with(method, path, body, &[("X-Bypass-GP-Connect", "true")])
+            .await
+    }
+
+    /// A plain FHIR call with extra headers (e.g. `If-Match`).
+    pub async fn fhir_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
     ) -> Result<(u16, Value), String> {
         let mut req = self
             .http
@@ -140,6 +185,9 @@ impl TestUpstream {
                 format!("{}/{}", self.base_url, path.trim_start_matches('/')),
             )
             .header("Accept", "application/fhir+json");
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         if let Some(b) = body {
             req = req
                 .header("Content-Type", "application/fhir+json")
@@ -150,6 +198,10 @@ impl TestUpstream {
         let text = resp.text().await.map_err(|e| e.to_string())?;
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
     }
+}
+
+fn instant(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 impl Drop for TestUpstream {
