@@ -15,15 +15,23 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use lifeboat_model::ResourceKind;
 use lifeboat_model::time::format_uk;
-use lifeboat_store::{JournalEntry, JournalState, Store, StoreError};
+use lifeboat_store::{JournalEntry, JournalKind, JournalState, Store, StoreError};
 use lifeboat_upstream::{Precondition, Upstream, UpstreamError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use plan::{BookingDetails, Step, plan};
+use plan::{CANCEL_HALF_SENT, ChainEnd, chain_of};
 
-/// The identifier system Lifeboat's journal ids are carried under upstream.
+/// The identifier system under which a resource Lifeboat *created* upstream carries the
+/// journal id of the offline change that created it (what `If-None-Exist` looks for).
 pub const OFFLINE_CHANGE_SYSTEM: &str = "urn:lifeboat:offline-change";
+
+/// The identifier system under which an upstream appointment Lifeboat *cancelled* carries
+/// the journal id of the cancellation (or of the move whose first half it was). Kept apart
+/// from `OFFLINE_CHANGE_SYSTEM`: a move's new booking is created under the move's journal
+/// id, and its conditional create must never find the original the same move cancelled.
+pub const OFFLINE_CANCELLATION_SYSTEM: &str = "urn:lifeboat:offline-cancellation";
 
 /// Setting present (value "1") in a drill's copy of the cache.
 pub const DRILL_SETTING: &str = "drill";
@@ -227,16 +235,48 @@ fn marker(journal_id: &str) -> Value {
     json!({"system": OFFLINE_CHANGE_SYSTEM, "value": journal_id})
 }
 
-fn carries_marker(resource: &Value, journal_id: &str) -> bool {
+fn cancel_marker(journal_id: &str) -> Value {
+    json!({"system": OFFLINE_CANCELLATION_SYSTEM, "value": journal_id})
+}
+
+fn carries(resource: &Value, system: &str, journal_id: &str) -> bool {
     resource
         .get("identifier")
         .and_then(Value::as_array)
         .is_some_and(|ids| {
             ids.iter().any(|i| {
-                i.get("system").and_then(Value::as_str) == Some(OFFLINE_CHANGE_SYSTEM)
+                i.get("system").and_then(Value::as_str) == Some(system)
                     && i.get("value").and_then(Value::as_str) == Some(journal_id)
             })
         })
+}
+
+/// Whether this appointment was cancelled by the offline change `journal_id`.
+fn carries_cancel_marker(resource: &Value, journal_id: &str) -> bool {
+    carries(resource, OFFLINE_CANCELLATION_SYSTEM, journal_id)
+}
+
+/// An appointment as read, with `status=cancelled`, the reason and the cancellation's
+/// marker added, everything else as the upstream has it (GP Connect: cancel is a PUT of the
+/// appointment as read).
+fn cancelled(mut body: Value, reason: &str, journal_id: &str) -> Value {
+    body["status"] = json!("cancelled");
+    body["cancelationReason"] = json!({ "text": reason });
+    let ids = body
+        .get("identifier")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    body["identifier"] = Value::Array(ids.into_iter().chain([cancel_marker(journal_id)]).collect());
+    body
+}
+
+fn slot_of(appointment: &Value) -> Option<String> {
+    appointment
+        .pointer("/slot/0/reference")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("Slot/"))
+        .map(str::to_string)
 }
 
 /// The Appointment resource an offline booking becomes, GP Connect shaped.
@@ -420,6 +460,56 @@ enum Applied {
     Stop(UpstreamError),
 }
 
+/// What one run learns as it goes, that later steps of the same run depend on.
+#[derive(Default)]
+struct RunState {
+    /// Moves whose first half (cancelling the original) ran into a conflict in this run:
+    /// their new booking waits for the manager's decision, never goes ahead alone.
+    move_conflicts: BTreeMap<String, ConflictKind>,
+    /// Dry run: slots that earlier steps would free, and slots they would take.
+    freed: BTreeSet<String>,
+    taken: BTreeSet<String>,
+}
+
+impl RunState {
+    /// The conflict a chain step must wait behind: its first row is a move whose
+    /// cancellation half conflicted earlier in this run.
+    fn blocked_by(&self, step: &Step) -> Option<ConflictKind> {
+        match step {
+            Step::Book { .. } | Step::Supersede { .. } | Step::BackEntry { .. } => step
+                .entries()
+                .first()
+                .and_then(|first| self.move_conflicts.get(*first))
+                .copied(),
+            Step::Cancel { .. } | Step::FileNote { .. } => None,
+        }
+    }
+
+    /// Notes what a step did (or would do) that later steps depend on.
+    fn learn(&mut self, step: &Step, result: &StepResult, cancelled_slot: Option<String>) {
+        match (step, result) {
+            (
+                Step::Cancel {
+                    entry,
+                    part_of_move: true,
+                    ..
+                },
+                StepResult::Conflict { kind } | StepResult::WouldConflict { kind },
+            ) => {
+                self.move_conflicts.insert(entry.clone(), *kind);
+            }
+            (Step::Cancel { .. }, StepResult::WouldApply) => {
+                self.freed.extend(cancelled_slot);
+            }
+            (Step::Book { booking, .. }, StepResult::WouldApply) => {
+                self.freed.remove(&booking.slot_id);
+                self.taken.insert(booking.slot_id.clone());
+            }
+            _ => {}
+        }
+    }
+}
+
 impl Reconciler<'_> {
     /// One run over every unsettled journal row. With `dry_run`, nothing is written
     /// anywhere: each step reports what would happen.
@@ -441,16 +531,29 @@ impl Reconciler<'_> {
             dry_run,
             ..ReconcileReport::default()
         };
+        let mut state = RunState::default();
         for (index, step) in steps.iter().enumerate() {
             if !observer.on(ReplayEvent::Applying { index, step }) {
                 return Err(ReconcileError::Interrupted);
             }
             let summary = self.describe(step);
-            let result = if dry_run {
-                self.predict(step, &upfront).await?
+            let result = if let Some(kind) = state.blocked_by(step) {
+                if dry_run {
+                    StepResult::WouldConflict { kind }
+                } else {
+                    self.wait_behind_conflict(step)?;
+                    StepResult::Conflict { kind }
+                }
+            } else if dry_run {
+                let (result, cancelled_slot) = self.predict(step, &upfront, &state).await?;
+                state.learn(step, &result, cancelled_slot);
+                result
             } else {
                 match self.apply(index, step, &upfront, observer).await? {
-                    Applied::Done(r) => r,
+                    Applied::Done(r) => {
+                        state.learn(step, &r, None);
+                        r
+                    }
                     Applied::Stop(e) => {
                         report.steps.push(StepOutcome {
                             entries: step.entries().iter().map(|s| s.to_string()).collect(),
@@ -527,33 +630,45 @@ impl Reconciler<'_> {
         }
     }
 
-    async fn predict(&self, step: &Step, upfront: &Upfront) -> Result<StepResult, ReconcileError> {
+    /// What a step would do, reading the upstream but writing nothing. Slots freed or taken
+    /// by earlier steps of the same run count as such (`state`). Also returns, for a
+    /// cancellation that would go through, the slot it would free.
+    async fn predict(
+        &self,
+        step: &Step,
+        upfront: &Upfront,
+        state: &RunState,
+    ) -> Result<(StepResult, Option<String>), ReconcileError> {
+        let would_conflict = |kind| Ok((StepResult::WouldConflict { kind }, None));
         Ok(match step {
             Step::Book {
                 identity, booking, ..
             } => {
                 if let Some((kind, _)) = upfront.booking_conflict(booking) {
-                    return Ok(StepResult::WouldConflict { kind });
+                    return would_conflict(kind);
+                }
+                if state.taken.contains(&booking.slot_id) {
+                    return would_conflict(ConflictKind::SlotTaken);
                 }
                 match self.upstream.read("Slot", &booking.slot_id).await {
-                    Err(UpstreamError::NotFound { .. }) => StepResult::WouldConflict {
-                        kind: ConflictKind::SlotGone,
-                    },
+                    Err(UpstreamError::NotFound { .. }) => {
+                        return would_conflict(ConflictKind::SlotGone);
+                    }
                     Err(e) => return Err(e.into()),
-                    Ok(slot) if slot.body.get("status").and_then(Value::as_str) != Some("free") => {
+                    Ok(slot)
+                        if slot.body.get("status").and_then(Value::as_str) != Some("free")
+                            && !state.freed.contains(&booking.slot_id) =>
+                    {
                         if self
                             .existing_by_marker("Appointment", identity)
                             .await?
-                            .is_some()
+                            .is_none()
                         {
-                            StepResult::WouldApply
-                        } else {
-                            StepResult::WouldConflict {
-                                kind: ConflictKind::SlotTaken,
-                            }
+                            return would_conflict(ConflictKind::SlotTaken);
                         }
+                        (StepResult::WouldApply, None)
                     }
-                    Ok(_) => StepResult::WouldApply,
+                    Ok(_) => (StepResult::WouldApply, None),
                 }
             }
             Step::Cancel {
@@ -562,30 +677,79 @@ impl Reconciler<'_> {
                 based_on,
                 ..
             } => match self.upstream.read("Appointment", appointment_id).await {
-                Err(UpstreamError::NotFound { .. }) => StepResult::WouldConflict {
-                    kind: ConflictKind::AppointmentGone,
-                },
+                Err(UpstreamError::NotFound { .. }) => {
+                    return would_conflict(ConflictKind::AppointmentGone);
+                }
                 Err(e) => return Err(e.into()),
-                Ok(a) if carries_marker(&a.body, entry) => StepResult::WouldApply,
+                Ok(a) if carries_cancel_marker(&a.body, entry) => (StepResult::WouldApply, None),
                 Ok(a) if a.body.get("status").and_then(Value::as_str) == Some("cancelled") => {
-                    StepResult::WouldConflict {
-                        kind: ConflictKind::AppointmentCancelledUpstream,
-                    }
+                    return would_conflict(ConflictKind::AppointmentCancelledUpstream);
                 }
                 Ok(a)
                     if a.body.pointer("/meta/versionId").and_then(Value::as_str)
                         != Some(based_on) =>
                 {
-                    StepResult::WouldConflict {
-                        kind: ConflictKind::AppointmentChanged,
-                    }
+                    return would_conflict(ConflictKind::AppointmentChanged);
                 }
-                Ok(_) => StepResult::WouldApply,
+                Ok(a) => (StepResult::WouldApply, slot_of(&a.body)),
             },
-            Step::Supersede { .. } => StepResult::Superseded,
-            Step::BackEntry { .. } => StepResult::BackEntry,
-            Step::FileNote { .. } => StepResult::WouldApply,
+            Step::Supersede { .. } => (StepResult::Superseded, None),
+            Step::BackEntry { entries, .. } => match self.already_sent(entries).await? {
+                Some(_) => (StepResult::WouldApply, None),
+                None => (StepResult::BackEntry, None),
+            },
+            Step::FileNote { .. } => (StepResult::WouldApply, None),
         })
+    }
+
+    /// A change that has become past may still have reached the upstream, in an earlier run
+    /// interrupted between the upstream write and its local record. Then it is applied, and
+    /// must not be put on the worklist (a person entering it again would duplicate it).
+    /// Returns the upstream outcome to record, if so.
+    async fn already_sent(&self, entries: &[String]) -> Result<Option<String>, ReconcileError> {
+        let Some(first) = entries.first() else {
+            return Ok(None);
+        };
+        let Some(entry) = self.store.journal_entry(first)? else {
+            return Ok(None);
+        };
+        match (entry.kind, entry.target_type.as_deref()) {
+            (JournalKind::Book, _) | (JournalKind::Move, Some("Appointment")) => Ok(self
+                .existing_by_marker("Appointment", first)
+                .await?
+                .and_then(|a| a.get("id").and_then(Value::as_str).map(str::to_string))
+                .map(|id| format!("Appointment/{id}"))),
+            (JournalKind::Cancel, Some("Appointment")) => {
+                let id = entry.target_id.unwrap_or_default();
+                match self.upstream.read("Appointment", &id).await {
+                    Ok(a) if carries_cancel_marker(&a.body, first) => {
+                        Ok(Some(format!("Appointment/{id} cancelled")))
+                    }
+                    Ok(_) | Err(UpstreamError::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The rest of a move's chain waits behind the conflict on its first row: folded into
+    /// it, so the manager's decision on that row settles them all.
+    fn wait_behind_conflict(&mut self, step: &Step) -> Result<(), StoreError> {
+        let entries = step.entries();
+        let Some((identity, rest)) = entries.split_first() else {
+            return Ok(());
+        };
+        let tx = self.store.transaction()?;
+        for e in rest {
+            tx.set_journal_state(
+                e,
+                JournalState::Superseded,
+                Some(&format!("folded into {identity}")),
+                self.now,
+            )?;
+        }
+        tx.commit()
     }
 
     async fn existing_by_marker(
@@ -676,25 +840,35 @@ impl Reconciler<'_> {
                         }
                     }
                     Err(e) => {
-                        let kind = match e {
+                        let mut kind = match e {
                             UpstreamError::Duplicate { .. }
                             | UpstreamError::VersionConflict { .. } => ConflictKind::SlotTaken,
                             UpstreamError::NotFound { .. } => ConflictKind::SlotGone,
                             _ => ConflictKind::Refused,
                         };
+                        // GP Connect refuses a booking of a slot that no longer exists with
+                        // 422 INVALID_REFERENCE: tell that apart from other refusals.
+                        if kind == ConflictKind::Refused
+                            && matches!(
+                                upstream_call!(self.upstream.read("Slot", &booking.slot_id).await),
+                                Err(UpstreamError::NotFound { .. })
+                            )
+                        {
+                            kind = ConflictKind::SlotGone;
+                        }
                         let in_the_way = match kind {
                             ConflictKind::SlotTaken => {
                                 upstream_call!(self.who_has_slot(&booking.slot_id).await)?
                             }
                             _ => None,
                         };
-                        self.record_conflict(
-                            identity,
-                            entries,
-                            kind,
-                            serde_json::to_value(booking).unwrap_or_default(),
-                            in_the_way,
-                        )?;
+                        let mut ours = serde_json::to_value(booking).unwrap_or_default();
+                        if let Some(old) = replaces {
+                            // The first half of this move went through: say so beside ours.
+                            ours["replaces"] = json!(old);
+                            ours["original_cancelled_upstream"] = json!(true);
+                        }
+                        self.record_conflict(identity, entries, kind, ours, in_the_way)?;
                         StepResult::Conflict { kind }
                     }
                 }
@@ -721,15 +895,11 @@ impl Reconciler<'_> {
                         kind: ConflictKind::AppointmentGone,
                     }));
                 };
-                let mut body: Value = serde_json::from_str(&cached.raw).unwrap_or(Value::Null);
-                body["status"] = json!("cancelled");
-                body["cancelationReason"] = json!({"text": reason});
-                let ids = body
-                    .get("identifier")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                body["identifier"] = Value::Array(ids.into_iter().chain([marker(entry)]).collect());
+                let body = cancelled(
+                    serde_json::from_str(&cached.raw).unwrap_or(Value::Null),
+                    reason,
+                    entry,
+                );
                 let outcome = match upstream_call!(
                     self.upstream
                         .update(
@@ -746,7 +916,7 @@ impl Reconciler<'_> {
                         let now_upstream = upstream_call!(
                             self.upstream.read("Appointment", appointment_id).await
                         )?;
-                        if carries_marker(&now_upstream.body, entry) {
+                        if carries_cancel_marker(&now_upstream.body, entry) {
                             Ok(now_upstream.etag_version.unwrap_or_default())
                         } else if now_upstream.body.get("status").and_then(Value::as_str)
                             == Some("cancelled")
@@ -775,7 +945,7 @@ impl Reconciler<'_> {
                             tx.set_journal_state(
                                 entry,
                                 JournalState::Pending,
-                                Some(&format!("cancelled upstream: version {version}")),
+                                Some(&format!("{CANCEL_HALF_SENT}: version {version}")),
                                 now,
                             )?;
                         } else {
@@ -814,8 +984,28 @@ impl Reconciler<'_> {
                 patient_id,
                 summary,
             } => {
-                self.send_to_worklist(entries, "past_change", patient_id.as_deref(), summary)?;
-                StepResult::BackEntry
+                let sent = match self.already_sent(entries).await {
+                    Err(ReconcileError::Upstream(e)) if e.is_retryable() => {
+                        self.record_failure(step, &e)?;
+                        return Ok(Applied::Stop(e));
+                    }
+                    other => other?,
+                };
+                match sent {
+                    Some(upstream_id) => {
+                        self.record_sent_earlier(entries, &upstream_id)?;
+                        StepResult::Applied { upstream_id }
+                    }
+                    None => {
+                        self.send_to_worklist(
+                            entries,
+                            "past_change",
+                            patient_id.as_deref(),
+                            summary,
+                        )?;
+                        StepResult::BackEntry
+                    }
+                }
             }
             Step::FileNote {
                 entry,
@@ -926,6 +1116,31 @@ impl Reconciler<'_> {
         tx.commit()
     }
 
+    /// Records rows found already applied upstream by an earlier, interrupted run.
+    fn record_sent_earlier(
+        &mut self,
+        entries: &[String],
+        upstream_id: &str,
+    ) -> Result<(), StoreError> {
+        let Some(first) = entries.first() else {
+            return Ok(());
+        };
+        let replaced = self
+            .store
+            .journal_entry(first)?
+            .filter(|e| e.target_type.as_deref() == Some("Appointment"))
+            .and_then(|e| e.target_id);
+        let tx = self.store.transaction()?;
+        for e in entries {
+            tx.set_journal_state(e, JournalState::Applied, Some(upstream_id), self.now)?;
+        }
+        tx.retire_offline_booking(first, upstream_id)?;
+        if let Some(old) = replaced {
+            tx.retire_appointment_change(&old)?;
+        }
+        tx.commit()
+    }
+
     fn record_failure(&mut self, step: &Step, e: &UpstreamError) -> Result<(), StoreError> {
         let tx = self.store.transaction()?;
         for entry in step.entries() {
@@ -994,25 +1209,32 @@ impl Reconciler<'_> {
             .map(str::trim)
             .filter(|r| !r.is_empty());
         let now = self.now;
-        let (state, outcome, work): (JournalState, String, Option<String>) = match decision.choice {
+        // (new state, outcome, worklist item (kind, summary), a new conflict in its place)
+        let mut work: Option<(&str, String)> = None;
+        let mut new_conflict: Option<ConflictRecord> = None;
+        let (state, outcome) = match decision.choice {
             Choice::KeepUpstream => {
                 let reason = reason.ok_or(ReconcileError::ReasonRequired)?;
                 (
                     JournalState::Discarded,
                     format!("kept the upstream's version: {reason}"),
-                    None,
                 )
             }
-            Choice::Retry => (JournalState::Pending, String::new(), None),
-            Choice::Manual => (
-                JournalState::Superseded,
-                "manual: on the back-entry worklist".into(),
-                Some(format!(
-                    "Handle by hand: {} ({})",
-                    record.summary,
-                    reason.unwrap_or("no note")
-                )),
-            ),
+            Choice::Retry => (JournalState::Pending, String::new()),
+            Choice::Manual => {
+                work = Some((
+                    "manual",
+                    format!(
+                        "Handle by hand: {} ({})",
+                        record.summary,
+                        reason.unwrap_or("no note")
+                    ),
+                ));
+                (
+                    JournalState::Superseded,
+                    "manual: on the back-entry worklist".into(),
+                )
+            }
             Choice::Rebook => {
                 let slot_id =
                     decision
@@ -1022,7 +1244,7 @@ impl Reconciler<'_> {
                             "choose a slot to re-book into",
                         ))?;
                 match self.rebook(&entry, &record, slot_id).await? {
-                    Ok(upstream_id) => (JournalState::Applied, upstream_id, None),
+                    Ok(upstream_id) => (JournalState::Applied, upstream_id),
                     Err(kind) => {
                         self.record_conflict(
                             &entry.id,
@@ -1038,47 +1260,99 @@ impl Reconciler<'_> {
             Choice::CancelAnyway => {
                 let appointment_id = entry.target_id.clone().unwrap_or_default();
                 let current = self.upstream.read("Appointment", &appointment_id).await?;
-                let version = current.etag_version.clone().unwrap_or_default();
-                let mut body = current.body;
-                if body.get("status").and_then(Value::as_str) != Some("booked") {
-                    return Err(ReconcileError::ChoiceNotOffered(
-                        "the appointment is no longer booked upstream",
-                    ));
+                // Already cancelled by this very decision, if an earlier attempt at it stopped
+                // after the upstream write: do not cancel twice.
+                if !carries_cancel_marker(&current.body, &entry.id) {
+                    if current.body.get("status").and_then(Value::as_str) != Some("booked") {
+                        return Err(ReconcileError::ChoiceNotOffered(
+                            "the appointment is no longer booked upstream",
+                        ));
+                    }
+                    let version = current.etag_version.clone().unwrap_or_default();
+                    let reason_text = record
+                        .ours
+                        .get("reason")
+                        .and_then(Value::as_str)
+                        .unwrap_or("cancelled during an outage")
+                        .to_string();
+                    let body = cancelled(current.body, &reason_text, &entry.id);
+                    self.upstream
+                        .update(
+                            "Appointment",
+                            &appointment_id,
+                            &body,
+                            Precondition::IfMatch(&version),
+                        )
+                        .await?;
                 }
-                body["status"] = json!("cancelled");
-                body["cancelationReason"] = json!({"text": record.ours.get("reason").and_then(Value::as_str).unwrap_or("cancelled during an outage")});
-                let ids = body
-                    .get("identifier")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                body["identifier"] =
-                    Value::Array(ids.into_iter().chain([marker(&entry.id)]).collect());
-                self.upstream
-                    .update(
-                        "Appointment",
-                        &appointment_id,
-                        &body,
-                        Precondition::IfMatch(&version),
-                    )
-                    .await?;
-                (
-                    JournalState::Applied,
-                    format!("Appointment/{appointment_id} cancelled"),
-                    None,
-                )
+                let cancelled_outcome = format!("Appointment/{appointment_id} cancelled");
+                if entry.kind != JournalKind::Move {
+                    (JournalState::Applied, cancelled_outcome)
+                } else {
+                    // The second half of the move: the booking as staff left it.
+                    let journal = self.store.journal(&[])?;
+                    match chain_of(&journal, &entry.id).1 {
+                        ChainEnd::Live(booking) if booking.start > now => {
+                            match self.create_booking(&entry.id, &booking).await? {
+                                Ok(upstream_id) => (JournalState::Applied, upstream_id),
+                                Err(kind) => {
+                                    let in_the_way = match kind {
+                                        ConflictKind::SlotTaken => {
+                                            self.who_has_slot(&booking.slot_id).await?
+                                        }
+                                        _ => None,
+                                    };
+                                    let mut ours =
+                                        serde_json::to_value(&booking).unwrap_or_default();
+                                    ours["replaces"] = json!(appointment_id);
+                                    ours["original_cancelled_upstream"] = json!(true);
+                                    new_conflict = Some(ConflictRecord {
+                                        kind,
+                                        summary: kind.describe().to_string(),
+                                        ours,
+                                        upstream: in_the_way,
+                                    });
+                                    (JournalState::Conflict, String::new())
+                                }
+                            }
+                        }
+                        ChainEnd::Live(booking) => {
+                            work = Some((
+                                "past_change",
+                                format!(
+                                    "Moved offline to {}, which has now passed (the original is cancelled upstream): enter it by hand",
+                                    format_uk(booking.start)
+                                ),
+                            ));
+                            (JournalState::Superseded, "back-entry".into())
+                        }
+                        ChainEnd::Cancelled => (JournalState::Applied, cancelled_outcome),
+                        ChainEnd::Marked | ChainEnd::Unreadable => {
+                            work = Some((
+                                "past_change",
+                                "Moved offline, then marked or unreadable (the original is cancelled upstream): record the new appointment by hand".into(),
+                            ));
+                            (JournalState::Superseded, "back-entry".into())
+                        }
+                    }
+                }
             }
         };
+        let journal = self.store.journal(&[])?;
         let tx = self.store.transaction()?;
+        let outcome = match &new_conflict {
+            Some(record) => serde_json::to_string(record).unwrap_or_default(),
+            None => outcome,
+        };
         tx.set_journal_state(
             &entry.id,
             state,
             (!outcome.is_empty()).then_some(outcome.as_str()),
             now,
         )?;
-        if state != JournalState::Pending {
+        if !matches!(state, JournalState::Pending | JournalState::Conflict) {
             match entry.target_type.as_deref() {
-                Some("Appointment") if entry.kind == lifeboat_store::JournalKind::Cancel => {
+                Some("Appointment") if entry.kind == JournalKind::Cancel => {
                     tx.retire_appointment_change(entry.target_id.as_deref().unwrap_or_default())?;
                 }
                 Some("Appointment") => {
@@ -1087,10 +1361,23 @@ impl Reconciler<'_> {
                 }
                 _ => tx.retire_offline_booking(&entry.id, &outcome)?,
             }
+            // Later changes to the same booking are settled by this decision too.
+            for row in chain_of(&journal, &entry.id).0.iter().skip(1) {
+                if journal.iter().any(|e| {
+                    &e.id == row && matches!(e.state, JournalState::Pending | JournalState::Failed)
+                }) {
+                    tx.set_journal_state(
+                        row,
+                        JournalState::Superseded,
+                        Some(&format!("folded into {}", entry.id)),
+                        now,
+                    )?;
+                }
+            }
         }
-        if let Some(summary) = work {
+        if let Some((kind, summary)) = work {
             let patient = record.ours.get("patient_id").and_then(Value::as_str);
-            tx.add_work_item(&entry.id, "manual", patient, &summary, now)?;
+            tx.add_work_item(&entry.id, kind, patient, &summary, now)?;
         }
         tx.append_audit(
             &lifeboat_store::AuditEntry::new(
@@ -1101,16 +1388,51 @@ impl Reconciler<'_> {
             )
             .subject(format!("OfflineChange/{}", entry.id))
             .detail(format!(
-                "{}: {:?}{}",
+                "{}: {:?}{}{}",
                 record.kind.describe(),
                 decision.choice,
-                reason.map(|r| format!(" because {r}")).unwrap_or_default()
+                reason.map(|r| format!(" because {r}")).unwrap_or_default(),
+                new_conflict
+                    .as_ref()
+                    .map(|c| format!("; then {}", c.kind.describe()))
+                    .unwrap_or_default()
             )),
         )?;
         tx.commit()?;
         self.store
             .journal_entry(&entry.id)?
             .ok_or(ReconcileError::NoSuchEntry)
+    }
+
+    /// Creates the appointment for an offline booking under its journal id, conditionally,
+    /// so it happens at most once however often it is tried. Ok(upstream id) or the conflict
+    /// in the way.
+    async fn create_booking(
+        &self,
+        identity: &str,
+        booking: &BookingDetails,
+    ) -> Result<Result<String, ConflictKind>, UpstreamError> {
+        let body = appointment_resource(identity, booking, self.now);
+        let search = format!("identifier={OFFLINE_CHANGE_SYSTEM}|{identity}");
+        match self
+            .upstream
+            .create("Appointment", &body, Precondition::IfNoneExist(&search))
+            .await
+        {
+            Ok(answer) => Ok(Ok(format!(
+                "Appointment/{}",
+                answer
+                    .body
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+            ))),
+            Err(UpstreamError::Duplicate { .. } | UpstreamError::VersionConflict { .. }) => {
+                Ok(Err(ConflictKind::SlotTaken))
+            }
+            Err(UpstreamError::NotFound { .. }) => Ok(Err(ConflictKind::SlotGone)),
+            Err(e) => Err(e),
+        }
     }
 
     /// Books the offline booking's patient into another upstream slot, carrying the same
@@ -1170,26 +1492,7 @@ impl Reconciler<'_> {
         booking.end = end;
         booking.practitioner_id = actor_of("Practitioner");
         booking.location_id = actor_of("Location").or(booking.location_id);
-        let body = appointment_resource(&entry.id, &booking, self.now);
-        let search = format!("identifier={OFFLINE_CHANGE_SYSTEM}|{}", entry.id);
-        match self
-            .upstream
-            .create("Appointment", &body, Precondition::IfNoneExist(&search))
-            .await
-        {
-            Ok(answer) => Ok(Ok(format!(
-                "Appointment/{}",
-                answer
-                    .body
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-            ))),
-            Err(UpstreamError::Duplicate { .. } | UpstreamError::VersionConflict { .. }) => {
-                Ok(Err(ConflictKind::SlotTaken))
-            }
-            Err(e) => Err(e.into()),
-        }
+        Ok(self.create_booking(&entry.id, &booking).await?)
     }
 }
 

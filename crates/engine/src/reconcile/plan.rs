@@ -12,6 +12,10 @@ use lifeboat_model::time::format_uk;
 use lifeboat_store::{JournalEntry, JournalKind, JournalState};
 use serde::{Deserialize, Serialize};
 
+/// How a move's journal row records that its first half (cancelling the original upstream)
+/// is done, so a later run sends only the new booking.
+pub(crate) const CANCEL_HALF_SENT: &str = "cancelled upstream";
+
 /// Where and for whom an offline booking is, as its journal payload records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BookingDetails {
@@ -87,8 +91,80 @@ fn unsettled(e: &JournalEntry) -> bool {
 struct Chain<'a> {
     first: &'a JournalEntry,
     details: Option<BookingDetails>,
+    /// The journal position of the entry that set `details` (the booking, or its last
+    /// move): the chain is sent from there, after anything earlier that freed its slot.
+    details_seq: i64,
     entries: Vec<&'a JournalEntry>,
     ended: Option<&'a JournalEntry>,
+    /// A move of an upstream appointment whose original has passed before its
+    /// cancellation could be sent: the upstream cannot be told, so a person must.
+    original_passed: bool,
+}
+
+impl<'a> Chain<'a> {
+    fn new(first: &'a JournalEntry) -> Self {
+        Self {
+            first,
+            details: details(first),
+            details_seq: first.seq,
+            entries: vec![first],
+            ended: None,
+            original_passed: false,
+        }
+    }
+
+    fn push(&mut self, e: &'a JournalEntry) {
+        self.entries.push(e);
+        match e.kind {
+            JournalKind::Move => {
+                self.details = details(e);
+                self.details_seq = e.seq;
+            }
+            _ => self.ended = Some(e),
+        }
+    }
+
+    /// The upstream appointment this chain's booking replaces (a move of one).
+    fn replaces(&self) -> Option<String> {
+        (self.first.kind == JournalKind::Move)
+            .then(|| self.first.target_id.clone())
+            .flatten()
+    }
+}
+
+/// How an offline booking (or a move of an upstream appointment) stands now, all its later
+/// changes considered: what a manager's decision on it must carry out.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ChainEnd {
+    /// Still wanted, at these details.
+    Live(BookingDetails),
+    Cancelled,
+    /// Marked arrived or did-not-attend offline: only a person can record that.
+    Marked,
+    Unreadable,
+}
+
+/// The journal rows of the booking chain that starts at `identity` (itself first), and how
+/// it stands now.
+pub(crate) fn chain_of(journal: &[JournalEntry], identity: &str) -> (Vec<String>, ChainEnd) {
+    let Some(first) = journal.iter().find(|e| e.id == identity) else {
+        return (Vec::new(), ChainEnd::Unreadable);
+    };
+    let mut chain = Chain::new(first);
+    for e in journal.iter().filter(|e| {
+        e.seq > first.seq
+            && e.target_type.as_deref() == Some("OfflineBooking")
+            && e.target_id.as_deref() == Some(identity)
+    }) {
+        chain.push(e);
+    }
+    let end = match (chain.ended.map(|e| e.kind), chain.details) {
+        (Some(JournalKind::Cancel), _) => ChainEnd::Cancelled,
+        (Some(_), _) => ChainEnd::Marked,
+        (None, Some(d)) => ChainEnd::Live(d),
+        (None, None) => ChainEnd::Unreadable,
+    };
+    (chain.entries.iter().map(|e| e.id.clone()).collect(), end)
 }
 
 fn details(e: &JournalEntry) -> Option<BookingDetails> {
@@ -127,27 +203,13 @@ pub fn plan(journal: &[JournalEntry], now: DateTime<Utc>) -> Vec<Step> {
                 }
             }
             (JournalKind::Book, _) => {
-                chains.insert(
-                    &e.id,
-                    Chain {
-                        first: e,
-                        details: details(e),
-                        entries: vec![e],
-                        ended: None,
-                    },
-                );
+                chains.insert(&e.id, Chain::new(e));
                 chain_order.push(&e.id);
             }
             (kind, Some("OfflineBooking")) => {
                 let target = e.target_id.as_deref().unwrap_or_default();
                 match chains.get_mut(target) {
-                    Some(chain) => {
-                        chain.entries.push(e);
-                        match kind {
-                            JournalKind::Move => chain.details = details(e),
-                            _ => chain.ended = Some(e),
-                        }
-                    }
+                    Some(chain) => chain.push(e),
                     None if unsettled(e) => steps.push((
                         e.seq,
                         Step::BackEntry {
@@ -169,26 +231,23 @@ pub fn plan(journal: &[JournalEntry], now: DateTime<Utc>) -> Vec<Step> {
                         "start"
                     })
                     .and_then(|v| serde_json::from_value(v.clone()).ok());
+                let cancel_sent = e
+                    .outcome
+                    .as_deref()
+                    .is_some_and(|o| o.starts_with(CANCEL_HALF_SENT));
+                let passed = start.is_some_and(|s| s <= now);
                 if e.kind == JournalKind::Move {
-                    chains.insert(
-                        &e.id,
-                        Chain {
-                            first: e,
-                            details: details(e),
-                            entries: vec![e],
-                            ended: None,
-                        },
-                    );
+                    let mut chain = Chain::new(e);
+                    // Only a cancellation not yet sent is too late: once the original is
+                    // cancelled upstream, the new booking goes ahead by its own time.
+                    chain.original_passed = passed && !cancel_sent;
+                    chains.insert(&e.id, chain);
                     chain_order.push(&e.id);
                 }
-                if !unsettled(e)
-                    || e.outcome
-                        .as_deref()
-                        .is_some_and(|o| o.starts_with("cancelled upstream"))
-                {
+                if !unsettled(e) || cancel_sent {
                     continue;
                 }
-                if start.is_some_and(|s| s <= now) {
+                if passed {
                     if e.kind == JournalKind::Cancel {
                         steps.push((
                             e.seq,
@@ -263,12 +322,39 @@ pub fn plan(journal: &[JournalEntry], now: DateTime<Utc>) -> Vec<Step> {
         }
         match chain.first.state {
             JournalState::Applied | JournalState::Superseded | JournalState::Discarded => continue,
-            // Waiting for a manager's decision, unless staff cancelled it since.
-            JournalState::Conflict if chain.ended.is_none() => continue,
+            // Waiting for a manager's decision, unless staff cancelled the booking since
+            // (a move of an upstream appointment waits all the same: its cancellation of
+            // the original still needs the decision).
+            JournalState::Conflict if chain.ended.is_none() || chain.replaces().is_some() => {
+                continue;
+            }
             _ => {}
         }
         let entries: Vec<String> = chain.entries.iter().map(|e| e.id.clone()).collect();
         let step = match (chain.ended, &chain.details) {
+            _ if chain.original_passed => Step::BackEntry {
+                entries,
+                patient_id: chain.details.as_ref().map(|d| d.patient_id.clone()),
+                summary: format!(
+                    "Moved offline from {} to {}{}, but the original appointment has now passed, so the upstream can no longer be changed: record the move by hand",
+                    chain
+                        .first
+                        .payload
+                        .get("from_start")
+                        .and_then(|v| serde_json::from_value(v.clone()).ok())
+                        .map_or_else(|| "an unknown time".into(), format_uk),
+                    chain
+                        .details
+                        .as_ref()
+                        .map_or_else(|| "an unknown time".into(), |d| format_uk(d.start)),
+                    match chain.ended.map(|e| e.kind) {
+                        Some(JournalKind::Cancel) => ", then cancelled",
+                        Some(JournalKind::Arrived) => ", then marked arrived",
+                        Some(JournalKind::DidNotAttend) => ", then marked did not attend",
+                        _ => "",
+                    }
+                ),
+            },
             (Some(end), _) if end.kind == JournalKind::Cancel => Step::Supersede {
                 entries,
                 why: "booked and cancelled offline: nothing to send".into(),
@@ -305,12 +391,10 @@ pub fn plan(journal: &[JournalEntry], now: DateTime<Utc>) -> Vec<Step> {
                 identity: chain.first.id.clone(),
                 entries,
                 booking: d.clone(),
-                replaces: (chain.first.kind == JournalKind::Move)
-                    .then(|| chain.first.target_id.clone())
-                    .flatten(),
+                replaces: chain.replaces(),
             },
         };
-        steps.push((chain.first.seq, step));
+        steps.push((chain.details_seq, step));
     }
     steps.sort_by_key(|(seq, step)| (*seq, !matches!(step, Step::Cancel { .. })));
     steps.into_iter().map(|(_, s)| s).collect()
