@@ -1,7 +1,7 @@
 // The shell: session flow (setup, sign in, unlock), the header, the mode banner, routing
 // between screens, and the core's events.
 
-import { api, AppError, on, type PatientMatch, type ReconcileProgressEvent, type StatusView, type UserInfo } from './lib/api';
+import { api, AppError, on, SESSION_LOST, type PatientMatch, type ReconcileProgressEvent, type StatusView, type UserInfo } from './lib/api';
 import { h, fill, afterPaint } from './lib/dom';
 import { renderBanner } from './screens/banner';
 import { loginScreen, setupScreen, unlockScreen } from './screens/session';
@@ -36,6 +36,12 @@ export class Shell {
       this.announcer,
     );
     window.addEventListener('hashchange', () => void this.show());
+    window.addEventListener(SESSION_LOST, (e) => {
+      const err = (e as CustomEvent<AppError>).detail;
+      if (!this.user || this.locked) return;
+      if (err.code === 'locked') void this.lockScreen('Locked after a period without use. Your work is kept; unlock to carry on.');
+      else void this.switchUser();
+    });
     // Typing and clicking keep the session alive; told to the core at most every 30 s.
     let lastTouch = 0;
     const touch = () => {

@@ -2,7 +2,7 @@
 
 import { clearMocks, mockIPC } from '@tauri-apps/api/mocks';
 import { afterEach, describe, expect, it } from 'vitest';
-import { api, AppError } from './api';
+import { api, AppError, SESSION_LOST } from './api';
 
 describe('api', () => {
   afterEach(() => clearMocks());
@@ -31,6 +31,20 @@ describe('api', () => {
     expect(err).toBeInstanceOf(AppError);
     expect(err.code).toBe('wrong_mode');
     expect(err.message).toBe('Lifeboat is online: make changes in the clinical system.');
+  });
+
+  it('tells the shell when a command finds the session locked, but not for the session flow itself', async () => {
+    mockIPC(() => {
+      throw { code: 'locked', message: 'locked' };
+    });
+    const seen: string[] = [];
+    const listener = (e: Event) => seen.push((e as CustomEvent<AppError>).detail.code);
+    window.addEventListener(SESSION_LOST, listener);
+    await api.searchPatients('smith').catch(() => {});
+    await api.logout().catch(() => {});
+    await api.unlock('wrong').catch(() => {});
+    window.removeEventListener(SESSION_LOST, listener);
+    expect(seen).toEqual(['locked']);
   });
 
   it('turns a bare string rejection (e.g. an unknown command) into an AppError', () => {

@@ -29,11 +29,21 @@ export class AppError extends Error {
   }
 }
 
+/** Fired on `window` when any command finds the session locked or gone, so the shell can
+ * show the unlock or sign-in screen whichever screen was in use. */
+export const SESSION_LOST = 'lifeboat:session-lost';
+/** Commands that are part of the session flow itself, or quiet polling: never signal. */
+const SESSION_FLOW = new Set(['session_state', 'setup', 'login', 'lock', 'unlock', 'logout', 'touch', 'status']);
+
 async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
   try {
     return await invoke<T>(command, args);
   } catch (e) {
-    throw AppError.from(e);
+    const err = AppError.from(e);
+    if ((err.code === 'locked' || err.code === 'not_logged_in') && !SESSION_FLOW.has(command)) {
+      window.dispatchEvent(new CustomEvent<AppError>(SESSION_LOST, { detail: err }));
+    }
+    throw err;
   }
 }
 
