@@ -128,6 +128,9 @@ describe('Lifeboat desktop app', () => {
     await browser.$('[data-testid="setup-submit"]').click();
     await until(browser, async () => (await textOf(browser, '[data-testid="signed-in-as"]')) === 'Pat Manager (manager)', 'the manager signed in');
     assert.equal(await bannerTitle(), 'Online');
+    // A new practice starts where its first job is: the first sync.
+    await until(browser, async () => (await textOf(browser, 'h1')) === 'Sync and outage', 'the sync screen');
+    assert.match(await textOf(browser, 'main'), /Nothing has been copied from the clinical system yet/);
   });
 
   it('the manager syncs the practice from the upstream', async () => {
@@ -422,5 +425,12 @@ describe('Lifeboat desktop app', () => {
     await signIn('rita');
     await searchByKeyboard('smith 1958');
     await until(browser, async () => (await browser.$$('[data-testid="result"]')).length === 2, 'the cached patients after a relaunch');
+    await browser.keys(['Enter']);
+    await until(browser, async () => (await textOf(browser, '[data-testid="patient-name"]'))?.startsWith('SMITH, John'), 'John Smith opened');
+    await go(browser, 'slots');
+    await until(browser, async () => (await browser.$$('[data-testid="slot"]')).length > 0, 'free slots listed');
+    assert.match(await textOf(browser, 'main'), /Booking for SMITH, John \(Mr\), NHS 999 176 8378/);
+    await screenshot(browser, '20-free-slots');
+    await assertAccessible('free slots');
   });
 });

@@ -71,7 +71,8 @@ export class Shell {
   private async boot(): Promise<void> {
     try {
       const s = await api.sessionState();
-      if (s.setupNeeded) return this.page(setupScreen((u) => void this.signedIn(u)), 'setup');
+      // A new practice's first job is its first sync: the manager starts on that screen.
+      if (s.setupNeeded) return this.page(setupScreen((u) => void this.signedIn(u, 'manage')), 'setup');
       if (s.user && s.locked) return this.lockScreen(undefined, s.user);
       if (s.user) return this.signedIn(s.user);
       this.page(loginScreen((u) => void this.signedIn(u)), 'login');
@@ -90,7 +91,7 @@ export class Shell {
     void afterPaint().then(() => p.focus?.focus());
   }
 
-  private async signedIn(u: UserInfo): Promise<void> {
+  private async signedIn(u: UserInfo, start = 'reception'): Promise<void> {
     // Unlocking carries on where the person was; anyone newly signed in starts at reception,
     // never on the previous person's patient.
     const sameUser = this.locked && this.user?.username === u.username;
@@ -99,8 +100,8 @@ export class Shell {
     this.drawHeader();
     await this.refreshStatus();
     if (!sameUser || !location.hash || location.hash === '#') {
-      if (location.hash !== '#/reception') {
-        location.hash = '#/reception'; // the hashchange shows it
+      if (location.hash !== `#/${start}`) {
+        location.hash = `#/${start}`; // the hashchange shows it
         return;
       }
     }

@@ -30,6 +30,9 @@ export async function manageScreen(ctx: Ctx): Promise<Screen> {
     if (!s) return;
     fill(
       statusBox,
+      s.dataAgeSeconds === null && !s.drill
+        ? inset('Nothing has been copied from the clinical system yet. Press Sync now to copy the practice’s patients, summaries and appointment book to this computer.')
+        : null,
       summaryList([
         ['Mode', h('span', { attrs: { 'data-testid': 'status-mode' } }, `${MODE_NAMES[s.mode] ?? s.mode}${s.declared ? ' (outage declared)' : ''}${s.drill ? ' — DRILL' : ''}`)],
         ['Data', s.dataAsOf],
