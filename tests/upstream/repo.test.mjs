@@ -38,6 +38,69 @@ test('_lastUpdated fast path agrees with Medplum for every operator and precisio
   }
 });
 
+test('identifier fast path agrees with Medplum for systems, values, case and lists', async () => {
+  // Give a few patients extra identifiers, one without a system, to tell the cases apart.
+  const patients = (await repo.search(parseSearchRequest('Patient', { _count: '4' }))).entry.map((e) => e.resource);
+  const extra = [
+    [{ system: 'urn:lifeboat:offline-change', value: '01A-Change' }],
+    [{ system: 'urn:lifeboat:offline-change', value: '01a-other' }, { value: 'no-system' }],
+    [{ system: 'urn:other', value: '01a-change' }],
+    [{ value: '01a-change' }, { type: { text: 'Lifeboat' }, system: 'urn:typed', value: 'T1' }],
+  ];
+  for (const [i, p] of patients.entries()) {
+    await repo.updateResource({ ...p, identifier: [...(p.identifier ?? []), ...extra[i]] });
+  }
+  const nhs = patients[0].identifier?.[0];
+  const queries = [
+    'urn:lifeboat:offline-change|01a-change',
+    'urn:lifeboat:offline-change|01A-CHANGE',
+    'URN:LIFEBOAT:OFFLINE-CHANGE|01a-other',
+    'urn:lifeboat:offline-change|',
+    'urn:other|01a-change',
+    '|01a-change',
+    '|no-system',
+    '01a-change',
+    'no-system',
+    '|',
+    'urn:lifeboat:offline-change|01a-change,urn:other|01a-change',
+    'urn:lifeboat:offline-change|nothing',
+    `${nhs.system}|${nhs.value}`,
+    'lifeboat',
+    '|Lifeboat',
+    'urn:typed|t1',
+  ];
+  for (const identifier of queries) {
+    const query = { identifier };
+    const fast = await repo.search(parseSearchRequest('Patient', query));
+    const slow = await medplum(parseSearchRequest('Patient', query));
+    assert.deepEqual(ids(fast), ids(slow), `identifier=${identifier}`);
+    assert.equal(fast.total, slow.total);
+  }
+  assert.ok((await repo.search(parseSearchRequest('Patient', { identifier: queries[0] }))).total >= 1);
+});
+
+
+test('_id fast path agrees with Medplum for one id, lists, case and system forms', async () => {
+  const all = (await repo.search(parseSearchRequest('Patient', { _count: '30' }))).entry.map((e) => e.resource.id);
+  const queries = [
+    all[3],
+    all[3].toUpperCase(),
+    `${all[1]},${all[7]},${all[2]},no-such-id`,
+    `|${all[5]}`,
+    `urn:x|${all[5]}`,
+    'no-such-id',
+  ];
+  for (const _id of queries) {
+    const query = { _id };
+    const fast = await repo.search(parseSearchRequest('Patient', query));
+    const slow = await medplum(parseSearchRequest('Patient', query));
+    assert.deepEqual(ids(fast), ids(slow), `_id=${_id}`);
+    assert.equal(fast.total, slow.total);
+  }
+  assert.equal((await repo.search(parseSearchRequest('Patient', { _id: queries[2] }))).total, 3);
+});
+
+
 test('filters, paging and cache invalidation match a fresh Medplum search', async () => {
   const query = { status: 'free', _count: '2', _offset: '1' };
   const before = await repo.search(parseSearchRequest('Slot', query));

@@ -8,7 +8,8 @@
 // precomputed keys, honours `_elements` the way Medplum's real server does, and
 // remembers the matches of recent searches until their type is next written, so
 // the pages after the first of a filtered search cost no new scan. `_lastUpdated`
-// filters are tested directly on meta.lastUpdated, with Medplum's semantics.
+// filters are tested directly on meta.lastUpdated, and `_id` and `identifier`
+// filters on Resource.id and Resource.identifier, with Medplum's semantics.
 // Everything else (create, update with If-Match, conditional create, history,
 // delete) is Medplum's own code.
 
@@ -128,10 +129,15 @@ export class FastMemoryRepository extends MemoryRepository {
     // Insertion order (Map order) is stable across updates, so offset paging
     // without _sort never skips or repeats a resource unless one is deleted.
     // _lastUpdated (every incremental sync asks for it) is tested directly on
-    // meta.lastUpdated; Medplum's generic matcher evaluates FHIRPath per resource.
-    const lastUpdated = (filters ?? []).filter(isFastLastUpdated);
-    const rest = { ...searchRequest, filters: (filters ?? []).filter((f) => !isFastLastUpdated(f)) };
-    const tests = lastUpdated.map(lastUpdatedTest);
+    // meta.lastUpdated, and `_id` and `identifier` (every conditional create asks
+    // for it) directly on Resource.id and Resource.identifier; Medplum's generic
+    // matcher evaluates FHIRPath per resource, which made each If-None-Exist, and
+    // each `_id=<a hundred ids>`, cost a full slow scan.
+    const fast = (f) => isFastLastUpdated(f) || isFastToken(resourceType, f);
+    const rest = { ...searchRequest, filters: (filters ?? []).filter((f) => !fast(f)) };
+    const tests = (filters ?? [])
+      .filter(fast)
+      .map((f) => (isFastLastUpdated(f) ? lastUpdatedTest(f) : tokenTest(f)));
     let matches = [];
     for (const resource of all.values()) {
       if (tests.every((t) => t(resource)) && matchesSearchRequest(resource, rest)) {
@@ -203,6 +209,54 @@ function matchesDatePeriod(value, operator, filter) {
     default:
       return false;
   }
+}
+
+// Token searches on `_id` (a reconciliation checks a hundred patients at a time)
+// and on `identifier` (every conditional create asks for it), where the type's
+// identifier parameter is plainly `<Type>.identifier` (not, e.g.,
+// DocumentReference's, which includes masterIdentifier). Comma lists allowed.
+function isFastToken(resourceType, filter) {
+  return (
+    filter.operator === Operator.EQUALS &&
+    (filter.code === '_id' ||
+      (filter.code === 'identifier' &&
+        searchParamExpression(resourceType, 'identifier') === `${resourceType}.identifier`))
+  );
+}
+
+function tokenTest(filter) {
+  const wanted = splitSearchOnComma(filter.value);
+  const tokensOf = filter.code === '_id' ? idTokens : identifierTokens;
+  return (resource) => tokensOf(resource).some((token) => wanted.some((w) => tokenMatches(token, w)));
+}
+
+function idTokens(resource) {
+  return resource.id === undefined ? [] : [{ value: resource.id }];
+}
+
+// As Medplum's core (search/match.ts, getTokens): an Identifier gives its
+// type.text as a token without a system, and its system and value.
+function identifierTokens(resource) {
+  const tokens = [];
+  for (const identifier of resource.identifier ?? []) {
+    if (identifier?.type?.text) tokens.push({ value: identifier.type.text });
+    if (identifier?.system || identifier?.value) tokens.push({ system: identifier.system, value: identifier.value });
+  }
+  return tokens;
+}
+
+// Medplum's token match (core search/match.ts, matchesTokenValue): case-insensitive;
+// `system|` matches any value in that system, `|value` only tokens without a system.
+function tokenMatches(token, query) {
+  if (query.includes('|')) {
+    const [system, value] = query.split('|').map((part) => part.toLowerCase());
+    if (!system && !value) return false;
+    if (system) {
+      return token.system?.toLowerCase() === system && (!value || token.value?.toLowerCase() === value);
+    }
+    return !token.system && token.value?.toLowerCase() === value;
+  }
+  return token.value?.toLowerCase() === query.toLowerCase();
 }
 
 // Medplum's comparator evaluates FHIRPath twice per comparison and applies the
