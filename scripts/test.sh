@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs Lifeboat's whole test suite: format and lint checks, the Rust unit and integration
-# tests (against the real test upstream), and the test upstream's own tests.
+# tests (against the real test upstream), the test upstream's own tests, the UI's unit
+# tests and the desktop app end to end under Xvfb.
 # Installs what it needs first (see scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +9,8 @@ source scripts/setup.sh
 
 say "Checking format and lints"
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
+# The desktop shell needs GTK/WebKit: its checks run with the end-to-end tests below.
+cargo clippy --workspace --exclude lifeboat-desktop --all-targets --locked -- -D warnings
 
 if ! cargo nextest --version >/dev/null 2>&1; then
     say "Installing cargo-nextest"
@@ -16,7 +18,10 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 
 say "Rust tests (unit, and integration against the test upstream)"
-cargo nextest run --workspace --locked --no-fail-fast
+cargo nextest run --workspace --exclude lifeboat-desktop --locked --no-fail-fast
 
 say "Test upstream tests"
 (cd tests/upstream && node --test)
+
+say "The desktop app, end to end, in a real window under Xvfb"
+bash scripts/e2e.sh
