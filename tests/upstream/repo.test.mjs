@@ -79,6 +79,34 @@ test('identifier fast path agrees with Medplum for systems, values, case and lis
   assert.ok((await repo.search(parseSearchRequest('Patient', { identifier: queries[0] }))).total >= 1);
 });
 
+test('patient reference-list fast path agrees with Medplum, and leaves Appointment alone', async () => {
+  const patients = (await repo.search(parseSearchRequest('Patient', { _count: '3' }))).entry.map((e) => e.resource.id);
+  for (const [i, id] of patients.entries()) {
+    await repo.createResource({ resourceType: 'Condition', subject: { reference: `Patient/${id}` }, code: { text: `c${i}` } });
+    await repo.createResource({ resourceType: 'AllergyIntolerance', patient: { reference: `Patient/${id}` }, code: { text: `a${i}` } });
+  }
+  const queries = [
+    `Patient/${patients[0]}`,
+    `Patient/${patients[0]},Patient/${patients[2]}`,
+    'Patient/nobody',
+  ];
+  for (const type of ['Condition', 'AllergyIntolerance', 'Appointment']) {
+    for (const code of ['patient', 'subject']) {
+      for (const value of queries) {
+        const query = { [code]: value };
+        let slow;
+        try {
+          slow = await medplum(parseSearchRequest(type, query));
+        } catch {
+          continue; // no such parameter on this type
+        }
+        const fast = await repo.search(parseSearchRequest(type, query));
+        assert.deepEqual(ids(fast), ids(slow), `${type}?${code}=${value}`);
+      }
+    }
+  }
+  assert.equal((await repo.search(parseSearchRequest('Condition', { patient: queries[1] }))).total, 2);
+});
 
 test('_id fast path agrees with Medplum for one id, lists, case and system forms', async () => {
   const all = (await repo.search(parseSearchRequest('Patient', { _count: '30' }))).entry.map((e) => e.resource.id);
@@ -99,7 +127,6 @@ test('_id fast path agrees with Medplum for one id, lists, case and system forms
   }
   assert.equal((await repo.search(parseSearchRequest('Patient', { _id: queries[2] }))).total, 3);
 });
-
 
 test('filters, paging and cache invalidation match a fresh Medplum search', async () => {
   const query = { status: 'free', _count: '2', _offset: '1' };

@@ -3,6 +3,7 @@
 //! nothing here decides clinical behaviour.
 
 mod bench;
+mod bench_sync;
 mod demo;
 mod print;
 mod progress;

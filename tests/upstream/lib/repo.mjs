@@ -133,11 +133,19 @@ export class FastMemoryRepository extends MemoryRepository {
     // for it) directly on Resource.id and Resource.identifier; Medplum's generic
     // matcher evaluates FHIRPath per resource, which made each If-None-Exist, and
     // each `_id=<a hundred ids>`, cost a full slow scan.
-    const fast = (f) => isFastLastUpdated(f) || isFastToken(resourceType, f);
+    // `patient=Patient/a,Patient/b,...` (a client fetching several patients' records at
+    // once) likewise tests the reference directly: Medplum resolves each value per resource.
+    const fast = (f) => isFastLastUpdated(f) || isFastToken(resourceType, f) || isFastPatientRef(resourceType, f);
     const rest = { ...searchRequest, filters: (filters ?? []).filter((f) => !fast(f)) };
     const tests = (filters ?? [])
       .filter(fast)
-      .map((f) => (isFastLastUpdated(f) ? lastUpdatedTest(f) : tokenTest(f)));
+      .map((f) =>
+        isFastLastUpdated(f)
+          ? lastUpdatedTest(f)
+          : isFastPatientRef(resourceType, f)
+            ? patientRefTest(f)
+            : tokenTest(f),
+      );
     let matches = [];
     for (const resource of all.values()) {
       if (tests.every((t) => t(resource)) && matchesSearchRequest(resource, rest)) {
@@ -209,6 +217,24 @@ function matchesDatePeriod(value, operator, filter) {
     default:
       return false;
   }
+}
+
+// `patient=` / `subject=` with only `Patient/<id>` values, on types whose parameter is
+// their own `patient` or `subject` element (not, e.g., Appointment's participants): the
+// resource's patient reference (`patient`, else `subject`) must be one of them.
+function isFastPatientRef(resourceType, filter) {
+  const expression = searchParamExpression(resourceType, filter.code) ?? '';
+  return (
+    (filter.code === 'patient' || filter.code === 'subject') &&
+    (expression.startsWith(`${resourceType}.patient`) || expression.startsWith(`${resourceType}.subject`)) &&
+    filter.operator === Operator.EQUALS &&
+    splitSearchOnComma(filter.value).every((v) => /^Patient\/[A-Za-z0-9.-]{1,64}$/.test(v))
+  );
+}
+
+function patientRefTest(filter) {
+  const wanted = new Set(splitSearchOnComma(filter.value));
+  return (resource) => wanted.has((resource.patient ?? resource.subject)?.reference);
 }
 
 // Token searches on `_id` (a reconciliation checks a hundred patients at a time)

@@ -1,0 +1,106 @@
+//! `lifeboat bench sync`: initial sync of a generated practice against the test upstream,
+//! beside a plain client downloading exactly the same pages from the same kind of server
+//! (each on a freshly started server, so neither gains from the other's warm caches), and
+//! an incremental sync after 100 changes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lifeboat_engine::{SyncSettings, Syncer};
+use lifeboat_fixtures::{PracticeSpec, write_ndjson};
+use lifeboat_model::{Clock, SystemClock};
+use lifeboat_store::CacheKey;
+use lifeboat_cli::test_upstream::TestUpstream;
+use lifeboat_upstream::{Upstream, UpstreamConfig};
+use serde_json::json;
+
+fn client(up: &TestUpstream) -> Result<Upstream, String> {
+    let mut c = UpstreamConfig::new(&up.base_url);
+    c.timeout = Duration::from_secs(120);
+    Upstream::new(c).map_err(|e| e.to_string())
+}
+
+async fn lifeboat_sync(up: &TestUpstream, db: &std::path::Path, page_size: u32) -> Result<(Duration, u64, u64), String> {
+    let syncer = Syncer::new(
+        Arc::new(client(up)?),
+        db,
+        CacheKey::from_bytes([42; 32]),
+        Arc::new(SystemClock),
+        SyncSettings { page_size, ..SyncSettings::default() },
+    );
+    let t0 = Instant::now();
+    let report = syncer.run(None).await.map_err(|e| e.to_string())?;
+    let t = report.total();
+    Ok((t0.elapsed(), t.fetched, t.requests))
+}
+
+pub fn run(patients: usize, page_size: u32) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let practice = dir.path().join("practice");
+    let spec = PracticeSpec { patients, anchor: SystemClock.today_in_london(), ..PracticeSpec::default() };
+    let manifest = write_ndjson(&spec, &practice).map_err(|e| e.to_string())?;
+    println!("Practice: {}", manifest.summary());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        // 1. Which pages does a sync fetch? Ask a first server.
+        let up = TestUpstream::start(&practice)?;
+        up.reset_stats().await?;
+        lifeboat_sync(&up, &dir.path().join("probe.db"), page_size).await?;
+        let stats = up.stats().await?;
+        let paths: Vec<String> = stats["recent"]
+            .as_array()
+            .ok_or("no request log")?
+            .iter()
+            .filter_map(|r| r["url"].as_str().map(str::to_string))
+            .collect();
+        drop(up);
+
+        // 2. A plain client downloads the same pages (bodies read, nothing parsed or stored).
+        let up = TestUpstream::start(&practice)?;
+        let http = reqwest::Client::new();
+        let t0 = Instant::now();
+        let mut bytes = 0usize;
+        for path in &paths {
+            let body = http
+                .get(format!("{}{path}", up.root))
+                .header("Accept", "application/fhir+json")
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .bytes()
+                .await
+                .map_err(|e| e.to_string())?;
+            bytes += body.len();
+        }
+        let plain = t0.elapsed();
+        drop(up);
+
+        // 3. Lifeboat's initial sync on a fresh server, then 100 changes and an incremental sync.
+        let up = TestUpstream::start(&practice)?;
+        let db = dir.path().join("bench.db");
+        let (initial, fetched, requests) = lifeboat_sync(&up, &db, page_size).await?;
+        let (_, bundle) = up.fhir(reqwest::Method::GET, "Patient?_count=100", None).await?;
+        let mut changed = 0;
+        for e in bundle["entry"].as_array().ok_or("no patients")? {
+            let mut p = e["resource"].clone();
+            let id = p["id"].as_str().unwrap_or_default().to_string();
+            p["telecom"] = json!([{"system": "phone", "value": format!("07700 900{:03}", changed), "use": "mobile"}]);
+            let (status, _) = up.fhir(reqwest::Method::PUT, &format!("Patient/{id}"), Some(p)).await?;
+            if status == 200 {
+                changed += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1100)).await; // past the checkpoint's second
+        let (incremental, inc_fetched, inc_requests) = lifeboat_sync(&up, &db, page_size).await?;
+
+        println!("\nPages of {page_size}: {} requests, {:.1} MiB", paths.len(), bytes as f64 / 1048576.0);
+        println!("Plain download of the same pages:     {:>8.2} s", plain.as_secs_f64());
+        println!("Lifeboat initial sync ({fetched} resources, {requests} requests): {:>8.2} s", initial.as_secs_f64());
+        println!("Ratio (target <= 1.15):               {:>8.2}", initial.as_secs_f64() / plain.as_secs_f64());
+        println!(
+            "Incremental sync after {changed} changes: {:.2} s ({inc_fetched} resources fetched in {inc_requests} requests)",
+            incremental.as_secs_f64()
+        );
+        Ok(())
+    })
+}
