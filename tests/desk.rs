@@ -11,8 +11,8 @@ use lifeboat_access::Role;
 use lifeboat_app::config::{HealthSection, UpstreamSection};
 use lifeboat_app::desk::SlotSearch;
 use lifeboat_app::{Config, Desk};
-use lifeboat_engine::booking::BookRequest;
 use lifeboat_engine::Mode;
+use lifeboat_engine::booking::BookRequest;
 use lifeboat_model::SystemClock;
 use serde_json::json;
 use support::*;
@@ -52,12 +52,24 @@ async fn practice() -> Practice {
         health: fast_health(),
         ..Config::default()
     };
-    let desk = Arc::new(Desk::with_access_settings(config, Arc::new(SystemClock), cheap_access()));
-    desk.setup(MANAGER, "Test Manager", MANAGER_PASSWORD).unwrap();
-    desk.add_account(RECEPTION.0, "Reception", Role::Receptionist, RECEPTION.1).unwrap();
-    desk.add_account(CLINICIAN.0, "Dr Clinician", Role::Clinician, CLINICIAN.1).unwrap();
+    let desk = Arc::new(Desk::with_access_settings(
+        config,
+        Arc::new(SystemClock),
+        cheap_access(),
+    ));
+    desk.setup(MANAGER, "Test Manager", MANAGER_PASSWORD)
+        .unwrap();
+    desk.add_account(RECEPTION.0, "Reception", Role::Receptionist, RECEPTION.1)
+        .unwrap();
+    desk.add_account(CLINICIAN.0, "Dr Clinician", Role::Clinician, CLINICIAN.1)
+        .unwrap();
     desk.sync_now().await.unwrap();
-    Practice { up, _fixtures: fixtures, _dir: dir, desk }
+    Practice {
+        up,
+        _fixtures: fixtures,
+        _dir: dir,
+        desk,
+    }
 }
 
 async fn wait_for(desk: &Desk, mode: Mode, limit: Duration) -> Option<Duration> {
@@ -91,22 +103,34 @@ async fn an_outage_is_noticed_within_the_bound_and_recovery_depends_on_the_journ
     assert_eq!(p.desk.status().unwrap().mode, Mode::Online);
 
     // An outage with nothing done offline: back to Online when the upstream returns.
-    p.up.fault(json!({"mode": "error", "status": 503})).await.unwrap();
+    p.up.fault(json!({"mode": "error", "status": 503}))
+        .await
+        .unwrap();
     let took = wait_for(&p.desk, Mode::Offline, bound + Duration::from_secs(3)).await;
     assert!(took.is_some(), "not offline within {bound:?} (+3 s grace)");
     p.up.heal().await.unwrap();
-    assert!(wait_for(&p.desk, Mode::Online, Duration::from_secs(15)).await.is_some());
+    assert!(
+        wait_for(&p.desk, Mode::Online, Duration::from_secs(15))
+            .await
+            .is_some()
+    );
 
     // An outage with a booking made offline: Recovering, asking for reconciliation.
     p.up.fault(json!({"mode": "hang"})).await.unwrap();
     assert!(
-        wait_for(&p.desk, Mode::Offline, bound + Duration::from_secs(3)).await.is_some(),
+        wait_for(&p.desk, Mode::Offline, bound + Duration::from_secs(3))
+            .await
+            .is_some(),
         "a hanging upstream is an outage too"
     );
     p.desk.login(RECEPTION.0, RECEPTION.1).unwrap();
     book_first_free(&p.desk, "smith");
     p.up.heal().await.unwrap();
-    assert!(wait_for(&p.desk, Mode::Recovering, Duration::from_secs(15)).await.is_some());
+    assert!(
+        wait_for(&p.desk, Mode::Recovering, Duration::from_secs(15))
+            .await
+            .is_some()
+    );
     let status = p.desk.status().unwrap();
     assert_eq!(status.unsettled_changes, 1);
     monitor.abort();
@@ -122,7 +146,11 @@ async fn a_flapping_upstream_moves_the_mode_a_bounded_number_of_times() {
     let started = Instant::now();
     let mut down = true;
     while started.elapsed() < flapping {
-        let setting = if down { json!({"mode": "error", "status": 503}) } else { json!({"mode": "none"}) };
+        let setting = if down {
+            json!({"mode": "error", "status": 503})
+        } else {
+            json!({"mode": "none"})
+        };
         p.up.fault(setting).await.unwrap();
         down = !down;
         tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -131,16 +159,20 @@ async fn a_flapping_upstream_moves_the_mode_a_bounded_number_of_times() {
     p.up.heal().await.unwrap();
     let mut changes = Vec::new();
     while let Ok(e) = events.try_recv() {
-        if let lifeboat_app::desk::DeskEvent::Status(s) = e {
-            if changes.last() != Some(&s.mode) {
-                changes.push(s.mode);
-            }
+        if let lifeboat_app::desk::DeskEvent::Status(s) = e
+            && changes.last() != Some(&s.mode)
+        {
+            changes.push(s.mode);
         }
     }
     // Three failures in a row and a 2 s dwell: far fewer changes than the 10 flips.
     let settings = p.desk.config().health_settings();
     let most = flapping.as_secs() / settings.min_dwell.as_secs() + 1;
-    assert!(changes.len() as u64 <= most, "{} mode changes: {changes:?}", changes.len());
+    assert!(
+        changes.len() as u64 <= most,
+        "{} mode changes: {changes:?}",
+        changes.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,25 +182,39 @@ async fn roles_are_enforced_in_the_core_not_only_on_screen() {
     p.desk.declare_outage().unwrap();
 
     p.desk.login(RECEPTION.0, RECEPTION.1).unwrap();
-    assert!(p.desk.patient_overview(&patient.id).is_ok(), "reception sees demographics and alerts");
+    assert!(
+        p.desk.patient_overview(&patient.id).is_ok(),
+        "reception sees demographics and alerts"
+    );
     let err = p.desk.patient_summary(&patient.id).unwrap_err();
     assert_eq!(err.code, "not_permitted", "{err:?}");
-    assert_eq!(p.desk.write_note(&patient.id, None, "x").unwrap_err().code, "not_permitted");
+    assert_eq!(
+        p.desk.write_note(&patient.id, None, "x").unwrap_err().code,
+        "not_permitted"
+    );
     assert_eq!(p.desk.end_outage().unwrap_err().code, "not_permitted");
-    assert_eq!(p.desk.reconcile(true).await.unwrap_err().code, "not_permitted");
+    assert_eq!(
+        p.desk.reconcile(true).await.unwrap_err().code,
+        "not_permitted"
+    );
     assert_eq!(p.desk.accounts().unwrap_err().code, "not_permitted");
     book_first_free(&p.desk, "smith");
 
     p.desk.login(CLINICIAN.0, CLINICIAN.1).unwrap();
     let summary = p.desk.patient_summary(&patient.id).unwrap();
     assert!(!summary.data_as_of.is_empty());
-    p.desk.write_note(&patient.id, None, "Seen offline").unwrap();
+    p.desk
+        .write_note(&patient.id, None, "Seen offline")
+        .unwrap();
     assert_eq!(p.desk.sync_now().await.unwrap_err().code, "not_permitted");
     assert_eq!(p.desk.audit_verify().unwrap_err().code, "not_permitted");
 
     // A locked session does nothing until unlocked with the password.
     p.desk.lock().unwrap();
-    assert_eq!(p.desk.search_patients("smith", 1).unwrap_err().code, "locked");
+    assert_eq!(
+        p.desk.search_patients("smith", 1).unwrap_err().code,
+        "locked"
+    );
     assert!(p.desk.unlock("wrong password!").is_err());
     p.desk.unlock(CLINICIAN.1).unwrap();
     assert!(p.desk.search_patients("smith", 1).is_ok());
@@ -182,7 +228,12 @@ async fn offline_changes_are_refused_while_online() {
     let slot = p.desk.free_slots(&SlotSearch::default()).unwrap().remove(0);
     let err = p
         .desk
-        .book(&BookRequest { slot_id: slot.id, patient_id: patient.id, description: None, comment: None })
+        .book(&BookRequest {
+            slot_id: slot.id,
+            patient_id: patient.id,
+            description: None,
+            comment: None,
+        })
         .unwrap_err();
     assert_eq!(err.code, "wrong_mode");
     assert!(err.message.contains("online"), "{}", err.message);
@@ -204,11 +255,18 @@ async fn a_drill_never_reaches_the_upstream_and_leaves_the_real_cache_alone() {
     let err = p.desk.reconcile(false).await.unwrap_err();
     assert_eq!(err.code, "drill", "{err:?}");
     assert_eq!(p.desk.sync_now().await.unwrap_err().code, "drill");
-    assert_eq!(p.up.stats().await.unwrap()["requests"], 0, "nothing reached the upstream");
+    assert_eq!(
+        p.up.stats().await.unwrap()["requests"],
+        0,
+        "nothing reached the upstream"
+    );
 
     let summary = p.desk.end_drill().unwrap();
     assert_eq!(summary.changes, 1);
-    assert!(p.desk.journal().unwrap().is_empty(), "the real cache never saw the drill's change");
+    assert!(
+        p.desk.journal().unwrap().is_empty(),
+        "the real cache never saw the drill's change"
+    );
     assert_eq!(p.desk.status().unwrap().mode, Mode::Online);
     assert!(!p.desk.status().unwrap().drill);
 }
@@ -219,27 +277,38 @@ fn sync_booking_and_upstream_failures_log_no_patient_data() {
     // test in its own process).
     let captured = lifeboat_access::logging::CapturedLogs::default();
     tracing::subscriber::set_global_default(captured.subscriber()).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let p = {
         rt.block_on(async {
             let p = practice().await;
             // A sync that finds refused data, a booking, and an upstream that fails.
             let mut bad = new_patient("Zebedee");
             bad["identifier"][0]["value"] = json!("9990000000");
-            p.up.fhir(reqwest::Method::POST, "Patient", Some(bad)).await.unwrap();
+            p.up.fhir(reqwest::Method::POST, "Patient", Some(bad))
+                .await
+                .unwrap();
             p.desk.sync_now().await.unwrap();
             p.desk.declare_outage().unwrap();
             p.desk.login(RECEPTION.0, RECEPTION.1).unwrap();
             book_first_free(&p.desk, "smith");
             p.desk.login(MANAGER, MANAGER_PASSWORD).unwrap();
-            p.up.fault(json!({"mode": "error", "status": 503})).await.unwrap();
+            p.up.fault(json!({"mode": "error", "status": 503}))
+                .await
+                .unwrap();
             assert!(p.desk.sync_now().await.is_err());
             p.up.heal().await.unwrap();
             p
         })
     };
     let logs = captured.text();
-    assert!(logs.contains("refused a resource"), "the logs were captured: {logs}");
+    assert!(
+        logs.contains("refused a resource"),
+        "the logs were captured: {logs}"
+    );
     assert!(logs.contains("retrying"), "the failing upstream was logged");
     // Every patient's name, NHS number and date of birth, from the upstream itself.
     let (_, bundle) = rt

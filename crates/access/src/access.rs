@@ -56,6 +56,7 @@ pub struct NewAccount {
 
 /// A staff account as a manager sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Account {
     pub id: i64,
     pub username: String,

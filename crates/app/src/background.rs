@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use lifeboat_engine::health::{self, HealthSignal};
 use lifeboat_upstream::Upstream;
-use tokio::task::JoinHandle;
 
 use crate::Desk;
 
-/// Probes the upstream for ever and moves the mode on each change of verdict.
+/// Probes the upstream for ever and applies the verdict to the mode after every probe (a
+/// verdict that changes nothing writes nothing; one reached while nobody was logged in is
+/// applied as soon as someone is).
 pub async fn watch_health(desk: Arc<Desk>) {
     let Ok(config) = desk.config().probe_config() else {
         return; // no upstream configured: nothing to watch
@@ -47,13 +48,4 @@ pub async fn lock_when_idle(desk: Arc<Desk>) {
         ticks.tick().await;
         let _ = desk.lock_if_idle();
     }
-}
-
-/// Starts all three on the current runtime.
-pub fn spawn(desk: &Arc<Desk>) -> Vec<JoinHandle<()>> {
-    vec![
-        tokio::spawn(watch_health(desk.clone())),
-        tokio::spawn(schedule_sync(desk.clone())),
-        tokio::spawn(lock_when_idle(desk.clone())),
-    ]
 }

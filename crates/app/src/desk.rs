@@ -224,6 +224,9 @@ fn not_logged_in() -> AppError {
     AppError::new("not_logged_in", "log in first")
 }
 
+/// Setting in a drill's copy: the journal seq of the drill's first own change.
+const DRILL_FIRST_SEQ: &str = "drill.first_seq";
+
 /// The path of a drill's copy beside the cache.
 fn drill_path(cache: &Path) -> PathBuf {
     let mut name = cache.file_name().unwrap_or_default().to_os_string();
@@ -1155,8 +1158,11 @@ impl Desk {
         real.append_audit(&session.audit_entry(now, AuditAction::DrillStarted))?;
         let mut drill = Store::open(&copy, session.cache_key())?;
         {
+            // The copy holds the real journal too: the drill's own changes come after it.
+            let first_drill_seq = drill.journal(&[])?.last().map_or(0, |e| e.seq) + 1;
             let tx = drill.transaction()?;
             tx.set_setting(reconcile::DRILL_SETTING, "1")?;
+            tx.set_setting(DRILL_FIRST_SEQ, &first_drill_seq.to_string())?;
             tx.commit()?;
         }
         if ModeController::current(&drill)?.mode != Mode::Offline {
@@ -1179,7 +1185,17 @@ impl Desk {
             .ok_or_else(|| AppError::new("drill", "no drill is running"))?;
         let session = state.session.as_mut().ok_or_else(not_logged_in)?;
         session.require(Operation::EndDrill, now)?;
-        let journal = Store::open(&copy, session.cache_key())?.journal(&[])?;
+        let drill = Store::open(&copy, session.cache_key())?;
+        let first: i64 = drill
+            .setting(DRILL_FIRST_SEQ)?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let journal: Vec<JournalEntry> = drill
+            .journal(&[])?
+            .into_iter()
+            .filter(|e| e.seq >= first)
+            .collect();
+        drop(drill);
         let mut by_kind = BTreeMap::new();
         for e in &journal {
             *by_kind.entry(e.kind.as_str().to_string()).or_insert(0) += 1;

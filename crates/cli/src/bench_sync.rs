@@ -6,11 +6,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use lifeboat_cli::test_upstream::TestUpstream;
 use lifeboat_engine::{SyncSettings, Syncer};
 use lifeboat_fixtures::{PracticeSpec, write_ndjson};
 use lifeboat_model::{Clock, SystemClock};
 use lifeboat_store::CacheKey;
-use lifeboat_cli::test_upstream::TestUpstream;
 use lifeboat_upstream::{Upstream, UpstreamConfig};
 use serde_json::json;
 
@@ -20,13 +20,20 @@ fn client(up: &TestUpstream) -> Result<Upstream, String> {
     Upstream::new(c).map_err(|e| e.to_string())
 }
 
-async fn lifeboat_sync(up: &TestUpstream, db: &std::path::Path, page_size: u32) -> Result<(Duration, u64, u64), String> {
+async fn lifeboat_sync(
+    up: &TestUpstream,
+    db: &std::path::Path,
+    page_size: u32,
+) -> Result<(Duration, u64, u64), String> {
     let syncer = Syncer::new(
         Arc::new(client(up)?),
         db,
         CacheKey::from_bytes([42; 32]),
         Arc::new(SystemClock),
-        SyncSettings { page_size, ..SyncSettings::default() },
+        SyncSettings {
+            page_size,
+            ..SyncSettings::default()
+        },
     );
     let t0 = Instant::now();
     let report = syncer.run(None).await.map_err(|e| e.to_string())?;
@@ -37,10 +44,18 @@ async fn lifeboat_sync(up: &TestUpstream, db: &std::path::Path, page_size: u32) 
 pub fn run(patients: usize, page_size: u32) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let practice = dir.path().join("practice");
-    let spec = PracticeSpec { patients, anchor: SystemClock.today_in_london(), ..PracticeSpec::default() };
+    let spec = PracticeSpec {
+        patients,
+        anchor: SystemClock.today_in_london(),
+        ..PracticeSpec::default()
+    };
     let manifest = write_ndjson(&spec, &practice).map_err(|e| e.to_string())?;
     println!("Practice: {}", manifest.summary());
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     rt.block_on(async {
         // 1. Which pages does a sync fetch? Ask a first server.
         let up = TestUpstream::start(&practice)?;

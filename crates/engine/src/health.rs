@@ -54,6 +54,8 @@ pub struct Breaker {
     failures: u32,
     successes: u32,
     last_change: Option<Instant>,
+    /// Whether enough probes have agreed for the verdict to count (not at start-up).
+    known: bool,
 }
 
 impl Breaker {
@@ -64,7 +66,18 @@ impl Breaker {
             failures: 0,
             successes: 0,
             last_change: None,
+            known: false,
         }
+    }
+
+    /// The current verdict, once enough probes agree: at start-up, `successes_to_recover`
+    /// good ones in a row (or `failures_to_go_offline` bad ones).
+    pub fn verdict(&self) -> Option<HealthSignal> {
+        self.known.then_some(if self.up {
+            HealthSignal::Up
+        } else {
+            HealthSignal::Down
+        })
     }
 
     /// Records one probe result at `now`; returns a signal when the verdict flips.
@@ -79,6 +92,9 @@ impl Breaker {
         let dwelt = self
             .last_change
             .is_none_or(|t| now.duration_since(t) >= self.settings.min_dwell);
+        if self.up && self.successes >= self.settings.successes_to_recover {
+            self.known = true;
+        }
         let flip = if self.up {
             self.failures >= self.settings.failures_to_go_offline
         } else {
@@ -88,6 +104,7 @@ impl Breaker {
             return None;
         }
         self.up = !self.up;
+        self.known = true;
         self.last_change = Some(now);
         Some(if self.up {
             HealthSignal::Up
@@ -109,13 +126,14 @@ pub async fn probe(upstream: &Upstream, timeout: Duration) -> bool {
     tokio::time::timeout(timeout, check).await.unwrap_or(false)
 }
 
-/// Probes for ever, calling `on_signal` when the verdict changes. Stops when `on_signal`
-/// returns false. The upstream client should make one attempt per request (the breaker is
-/// the retry policy here).
+/// Probes for ever, calling `on_verdict` after every probe once the verdict is known (not
+/// only when it changes: whoever records it may not have been able to the first time, e.g.
+/// nobody was logged in to unlock the cache). Stops when `on_verdict` returns false. The
+/// upstream client should make one attempt per request (the breaker is the retry policy).
 pub async fn monitor(
     upstream: &Upstream,
     settings: HealthSettings,
-    mut on_signal: impl FnMut(HealthSignal) -> bool,
+    mut on_verdict: impl FnMut(HealthSignal) -> bool,
 ) {
     let mut breaker = Breaker::new(settings.clone());
     let mut ticks = tokio::time::interval(settings.probe_every);
@@ -125,9 +143,11 @@ pub async fn monitor(
         let ok = probe(upstream, settings.probe_timeout).await;
         if let Some(signal) = breaker.record(ok, Instant::now()) {
             tracing::info!(?signal, "upstream health verdict changed");
-            if !on_signal(signal) {
-                return;
-            }
+        }
+        if let Some(verdict) = breaker.verdict()
+            && !on_verdict(verdict)
+        {
+            return;
         }
     }
 }
@@ -149,6 +169,23 @@ mod tests {
     #[test]
     fn defaults_notice_an_outage_within_a_minute() {
         assert!(HealthSettings::default().worst_case_detection() <= Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_verdict_is_known_once_enough_probes_agree() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(settings());
+        assert_eq!(b.verdict(), None, "nothing known at start-up");
+        b.record(true, t0);
+        b.record(true, t0);
+        assert_eq!(b.verdict(), None);
+        b.record(true, t0);
+        assert_eq!(b.verdict(), Some(HealthSignal::Up));
+        let mut b = Breaker::new(settings());
+        for _ in 0..3 {
+            b.record(false, t0);
+        }
+        assert_eq!(b.verdict(), Some(HealthSignal::Down));
     }
 
     #[test]
