@@ -223,10 +223,16 @@ function matchesDatePeriod(value, operator, filter) {
 // their own `patient` or `subject` element (not, e.g., Appointment's participants): the
 // resource's patient reference (`patient`, else `subject`) must be one of them.
 function isFastPatientRef(resourceType, filter) {
-  const expression = searchParamExpression(resourceType, filter.code) ?? '';
+  // A parameter's expression lists every type's path ("AllergyIntolerance.patient |
+  // Condition.subject.where(...) | ..."): this type's own paths decide.
+  const own = (searchParamExpression(resourceType, filter.code) ?? '')
+    .split('|')
+    .map((path) => path.trim())
+    .filter((path) => path.startsWith(`${resourceType}.`));
   return (
     (filter.code === 'patient' || filter.code === 'subject') &&
-    (expression.startsWith(`${resourceType}.patient`) || expression.startsWith(`${resourceType}.subject`)) &&
+    own.length > 0 &&
+    own.every((path) => /^[A-Za-z]+\.(patient|subject)(\.where\(resolve\(\) is Patient\))?$/.test(path)) &&
     filter.operator === Operator.EQUALS &&
     splitSearchOnComma(filter.value).every((v) => /^Patient\/[A-Za-z0-9.-]{1,64}$/.test(v))
   );
