@@ -258,8 +258,16 @@ function isFastToken(resourceType, filter) {
 
 function tokenTest(filter) {
   const wanted = splitSearchOnComma(filter.value);
+  // Bare values (`_id=a,b,c`, a hundred at a time) match any token's value, ignoring case.
+  const bare = new Set(wanted.filter((w) => !w.includes('|')).map((w) => w.toLowerCase()));
+  const withSystem = wanted.filter((w) => w.includes('|'));
   const tokensOf = filter.code === '_id' ? idTokens : identifierTokens;
-  return (resource) => tokensOf(resource).some((token) => wanted.some((w) => tokenMatches(token, w)));
+  return (resource) =>
+    tokensOf(resource).some(
+      (token) =>
+        (token.value !== undefined && bare.has(token.value.toLowerCase())) ||
+        withSystem.some((w) => tokenMatches(token, w)),
+    );
 }
 
 function idTokens(resource) {
