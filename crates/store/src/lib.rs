@@ -79,6 +79,19 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// How each commit reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Every commit is on disk before it returns: the default, and what every offline
+    /// change and audit entry needs.
+    Full,
+    /// Commits survive Lifeboat being killed, but the last few may be rolled back by a power
+    /// cut or an operating system crash (the file stays consistent; the next commit made
+    /// with `Full` on the file makes them durable too). Only for records that can be
+    /// redone from elsewhere, such as what reconciliation has already written upstream.
+    Deferred,
+}
+
 /// An open cache file. One connection; open another `Store` on the same file for another
 /// thread (WAL lets readers carry on while a sync writes).
 pub struct Store {
@@ -168,6 +181,15 @@ impl Store {
         Ok(CacheTx::new(tx))
     }
 
+    /// How this connection's commits reach the disk (each connection has its own).
+    pub fn set_durability(&self, durability: Durability) -> Result<()> {
+        self.conn.execute_batch(match durability {
+            Durability::Full => "PRAGMA synchronous = FULL;",
+            Durability::Deferred => "PRAGMA synchronous = NORMAL;",
+        })?;
+        Ok(())
+    }
+
     pub fn setting(&self, key: &str) -> Result<Option<String>> {
         use rusqlite::OptionalExtension;
         Ok(self
@@ -234,6 +256,23 @@ mod tests {
         );
         assert_eq!(copy.schema_version().unwrap(), SCHEMA_VERSION);
         assert!(Store::open(&copy_path, &CacheKey::from_bytes([1; 32])).is_err());
+    }
+
+    #[test]
+    fn durability_can_be_deferred_and_restored_per_connection() {
+        let (dir, store) = open_temp();
+        let synchronous = |s: &Store| -> i64 {
+            s.conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(synchronous(&store), 2, "FULL by default");
+        store.set_durability(Durability::Deferred).unwrap();
+        assert_eq!(synchronous(&store), 1, "NORMAL");
+        let other = Store::open(dir.path().join("cache.db"), &key()).unwrap();
+        assert_eq!(synchronous(&other), 2, "another connection is unaffected");
+        store.set_durability(Durability::Full).unwrap();
+        assert_eq!(synchronous(&store), 2);
     }
 
     #[test]

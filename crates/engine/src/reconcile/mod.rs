@@ -385,10 +385,17 @@ impl Upfront {
         }
         let mut found = BTreeMap::new();
         for (kind, ids) in wanted {
+            // Only what the checks read, and what a manager needs to recognise the record.
+            let elements = match kind {
+                ResourceKind::Patient => "active,deceased,link,name,identifier",
+                _ => "name",
+            };
             let ids: Vec<String> = ids.into_iter().collect();
             for chunk in ids.chunks(100) {
-                let mut url =
-                    Some(upstream.url(&format!("{kind}?_id={}&_count=100", chunk.join(","))));
+                let mut url = Some(upstream.url(&format!(
+                    "{kind}?_id={}&_count=100&_elements={elements}",
+                    chunk.join(",")
+                )));
                 while let Some(u) = url {
                     let page = upstream.search_page(&u).await?;
                     for raw in page.resources {
@@ -521,6 +528,28 @@ impl Reconciler<'_> {
         if is_drill(self.store)? {
             return Err(ReconcileError::Drill);
         }
+        if dry_run {
+            return self.replay(true, observer).await;
+        }
+        // Recording each step must not wait for the disk once per entry: every upstream
+        // write carries its journal id, so a record lost to a power cut (a kill of Lifeboat
+        // loses none) is found again by the next run, and the steps that write nothing
+        // upstream are planned again the same way. The caller's next ordinary commit on the
+        // file (the mode change and audit entry after a run) makes these durable too.
+        self.store
+            .set_durability(lifeboat_store::Durability::Deferred)?;
+        let result = self.replay(false, observer).await;
+        let restored = self.store.set_durability(lifeboat_store::Durability::Full);
+        let report = result?;
+        restored?;
+        Ok(report)
+    }
+
+    async fn replay(
+        &mut self,
+        dry_run: bool,
+        observer: &mut dyn ReplayObserver,
+    ) -> Result<ReconcileReport, ReconcileError> {
         let journal = self.store.journal(&[])?;
         let steps = plan(&journal, self.now);
         if !observer.on(ReplayEvent::Planned { steps: steps.len() }) {
