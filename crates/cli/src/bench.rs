@@ -9,6 +9,8 @@ use lifeboat_model::fhir::Indexed;
 use lifeboat_model::{CachedResource, Clock, SystemClock};
 use lifeboat_store::{CacheKey, Store};
 
+mod reconcile;
+
 #[derive(Subcommand)]
 pub enum Bench {
     /// Patient search latency over a generated practice, and the cache file's size.
@@ -19,11 +21,20 @@ pub enum Bench {
         #[arg(long, default_value_t = 400)]
         per_kind: usize,
     },
+    /// Reconciling N offline bookings vs the upstream's own time for the same N writes.
+    Reconcile {
+        #[arg(long, default_value_t = 1_000)]
+        entries: usize,
+        /// Patients in the generated practice (it must have `entries` free slots ahead).
+        #[arg(long, default_value_t = 2_000)]
+        patients: usize,
+    },
 }
 
 pub fn run(which: Bench) -> Result<(), String> {
     match which {
         Bench::Search { patients, per_kind } => search(patients, per_kind),
+        Bench::Reconcile { entries, patients } => reconcile::run(entries, patients),
     }
 }
 
