@@ -344,6 +344,7 @@ impl Run<'_> {
                 state.total = page.total;
             }
             let next = page.next.clone();
+            let parsed = parse_page(kind, &page.resources);
             let mut job_state = state.clone();
             job_state.next_url = next.clone();
             if next.is_none() && persist {
@@ -353,7 +354,7 @@ impl Run<'_> {
             pending = Some(
                 self.writer
                     .submit(move |store: &mut Store| {
-                        write_page(store, kind, page.resources, job_state, now, persist)
+                        write_page(store, kind, parsed, job_state, now, persist)
                     })
                     .await?,
             );
@@ -599,10 +600,34 @@ fn resource_id(raw: &RawValue) -> Option<String> {
 
 /// Writes one page in one transaction: every well-formed resource, a rejection record for
 /// each malformed one, and (when `persist`) the type's sync state. All or nothing.
+/// One resource of a page, parsed and validated (off the writer thread, so parsing the
+/// next page overlaps with writing this one).
+enum Arrived {
+    Valid(CachedResource),
+    Refused { id: String, reason: String },
+}
+
+fn parse_page(kind: ResourceKind, resources: &[Box<RawValue>]) -> Vec<Arrived> {
+    resources
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| match CachedResource::from_json(raw.get()) {
+            Ok(r) if r.kind == kind => Arrived::Valid(r),
+            outcome => Arrived::Refused {
+                id: resource_id(raw).unwrap_or_else(|| format!("(no id, entry {})", i + 1)),
+                reason: match outcome {
+                    Ok(r) => format!("a {} arrived in a {kind} search", r.kind),
+                    Err(e) => e.to_string(),
+                },
+            },
+        })
+        .collect()
+}
+
 fn write_page(
     store: &mut Store,
     kind: ResourceKind,
-    resources: Vec<Box<RawValue>>,
+    page: Vec<Arrived>,
     mut state: SyncState,
     now: DateTime<Utc>,
     persist: bool,
@@ -610,20 +635,19 @@ fn write_page(
     let tx = store.transaction()?;
     let (mut written, mut rejected) = (0u64, 0u64);
     let mut max_seen = state.high_water;
-    for (i, raw) in resources.iter().enumerate() {
-        match CachedResource::from_json(raw.get()) {
-            Ok(r) if r.kind == kind => {
+    // A resource refused before that now arrives well-formed is no longer a rejection.
+    let had_rejections = tx.has_rejections(kind)?;
+    for arrived in page {
+        match arrived {
+            Arrived::Valid(r) => {
                 tx.upsert_resource(&r, now)?;
-                tx.clear_rejection(kind, &r.id)?;
+                if had_rejections {
+                    tx.clear_rejection(kind, &r.id)?;
+                }
                 max_seen = max_seen.max(Some(r.last_updated));
                 written += 1;
             }
-            outcome => {
-                let reason = match outcome {
-                    Ok(r) => format!("a {} arrived in a {kind} search", r.kind),
-                    Err(e) => e.to_string(),
-                };
-                let id = resource_id(raw).unwrap_or_else(|| format!("(no id, entry {})", i + 1));
+            Arrived::Refused { id, reason } => {
                 tracing::warn!(%kind, %reason, "refused a resource from the upstream");
                 tx.record_rejection(kind, &id, &reason, now)?;
                 rejected += 1;

@@ -110,6 +110,35 @@ fn indexed_columns(kind: ResourceKind, ix: &Indexed) -> Vec<(&'static str, Sql)>
     }
 }
 
+thread_local! {
+    /// The upsert statement per kind, built once (its columns depend on the kind only).
+    static UPSERT_SQL: std::cell::RefCell<std::collections::HashMap<ResourceKind, String>> =
+        std::cell::RefCell::default();
+}
+
+fn upsert_sql(kind: ResourceKind, cols: &[(&'static str, Sql)]) -> String {
+    let names: Vec<&str> = ["id", "version_id", "last_updated", "synced_at", "raw"]
+        .into_iter()
+        .chain(cols.iter().map(|(n, _)| *n))
+        .collect();
+    let conflict = if kind.is_clinical() { "kind, id" } else { "id" };
+    let placeholders = (1..=names.len())
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let updates = names[1..]
+        .iter()
+        .filter(|n| **n != "kind")
+        .map(|n| format!("{n} = excluded.{n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO {} ({}) VALUES ({placeholders}) ON CONFLICT ({conflict}) DO UPDATE SET {updates}",
+        table(kind),
+        names.join(", "),
+    )
+}
+
 /// A cached resource as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResource {
@@ -159,30 +188,13 @@ impl<'a> CacheTx<'a> {
     /// Inserts or replaces a resource (matched by kind and upstream id).
     pub fn upsert_resource(&self, r: &CachedResource, synced_at: DateTime<Utc>) -> Result<()> {
         let cols = indexed_columns(r.kind, &r.indexed);
-        let names: Vec<&str> = ["id", "version_id", "last_updated", "synced_at", "raw"]
-            .into_iter()
-            .chain(cols.iter().map(|(n, _)| *n))
-            .collect();
-        let conflict = if r.kind.is_clinical() {
-            "kind, id"
-        } else {
-            "id"
-        };
-        let placeholders = (1..=names.len())
-            .map(|i| format!("?{i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let updates = names[1..]
-            .iter()
-            .filter(|n| **n != "kind")
-            .map(|n| format!("{n} = excluded.{n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "INSERT INTO {} ({}) VALUES ({placeholders}) ON CONFLICT ({conflict}) DO UPDATE SET {updates}",
-            table(r.kind),
-            names.join(", "),
-        );
+        let sql = UPSERT_SQL.with(|cache| {
+            cache
+                .borrow_mut()
+                .entry(r.kind)
+                .or_insert_with(|| upsert_sql(r.kind, &cols))
+                .clone()
+        });
         let values: Vec<Sql> = [
             Sql::Text(r.id.clone()),
             Sql::Text(r.version_id.clone()),
@@ -252,6 +264,16 @@ impl<'a> CacheTx<'a> {
             )?
             .execute(params![kind.as_str(), id, reason, ts(at)])?;
         Ok(())
+    }
+
+    /// Whether any resource of `kind` stands refused.
+    pub fn has_rejections(&self, kind: ResourceKind) -> Result<bool> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM sync_rejection WHERE resource_type = ?1)",
+            )?
+            .query_row([kind.as_str()], |r| r.get(0))?)
     }
 
     /// A resource that now arrives well-formed is no longer a rejection.

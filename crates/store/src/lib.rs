@@ -124,11 +124,13 @@ impl Store {
         {
             return Err(StoreError::WrongKeyOrNotACache(path));
         }
+        // A 32 MiB page cache: every page read from disk must be decrypted again.
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
              PRAGMA foreign_keys = ON;
-             PRAGMA busy_timeout = 10000;",
+             PRAGMA busy_timeout = 10000;
+             PRAGMA cache_size = -32768;",
         )?;
         let mut store = Self {
             conn,
