@@ -18,12 +18,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-stamp="ui/node_modules/.lifeboat-lock"
-if ! cmp -s ui/package-lock.json "$stamp" 2>/dev/null; then
-    say "Installing the UI's npm packages"
-    (cd ui && npm ci --no-audit --no-fund --loglevel=error)
-    cp ui/package-lock.json "$stamp"
-fi
+npm_ci "$repo_root/ui"
 say "Building the UI and the desktop app"
 (cd ui && npm run build)
 cargo build -p lifeboat-desktop --features custom-protocol --locked

@@ -15,19 +15,7 @@ artifacts="$repo/artifacts/e2e"
 mkdir -p "$artifacts"
 rm -rf "${artifacts:?}"/*
 
-# ---- Debian packages: WebKitGTK and GTK to build, Xvfb and WebKitWebDriver to drive ----------
-e2e_packages=(libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libssl-dev pkg-config build-essential
-    file xvfb xauth webkit2gtk-driver dbus-x11)
-missing=()
-for p in "${e2e_packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    say "Installing Debian packages for the desktop app: ${missing[*]}"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
-
+# ---- Debian packages (WebKitGTK, Xvfb, WebKitWebDriver), the UI, the app: see build-desktop.sh
 # tauri-driver 2.1 (3.0 alphas exist: pinned).
 if ! tauri-driver --help >/dev/null 2>&1 || [ "$(cargo install --list | grep -c '^tauri-driver v2.1.0:')" = 0 ]; then
     say "Installing tauri-driver 2.1.0"
@@ -35,30 +23,19 @@ if ! tauri-driver --help >/dev/null 2>&1 || [ "$(cargo install --list | grep -c 
 fi
 
 # ---- npm packages, pinned by their lock files ---------------------------------------------
-npm_ci() { # dir, extra args; skipped when node_modules matches the lock file
-    local dir="$1"; shift
-    local stamp="$dir/node_modules/.lifeboat-lock"
-    if ! cmp -s "$dir/package-lock.json" "$stamp" 2>/dev/null; then
-        say "Installing npm packages in ${dir#"$repo"/}"
-        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error "$@")
-        cp "$dir/package-lock.json" "$stamp"
-    fi
-}
-npm_ci "$repo/ui"
 # WebDriver client packages must not try to download browsers or drivers.
 npm_ci "$repo/tests/e2e" --ignore-scripts
 
 # ---- Build: the UI, then the app serving it (custom-protocol) ------------------------------
 app="$repo/target/debug/lifeboat-desktop"
 if [ "${E2E_SKIP_BUILD:-}" != 1 ] || [ ! -x "$app" ]; then
-    say "UI unit tests and build"
-    (cd ui && npx vitest run && npm run build)
-    say "Building the desktop app"
     start=$(date +%s)
-    cargo build -p lifeboat-desktop --features custom-protocol --locked
-    echo "desktop app built in $(( $(date +%s) - start )) s" >&2
+    bash scripts/build-desktop.sh
+    echo "UI and desktop app built in $(( $(date +%s) - start )) s" >&2
+    say "UI unit tests"
+    (cd ui && npx vitest run)
     # The shell's own checks live here, not in the core's test run, because they need
-    # GTK/WebKit (installed above).
+    # GTK/WebKit (installed by build-desktop.sh).
     say "Desktop shell: format, lints, unit tests"
     cargo fmt -p lifeboat-desktop -- --check
     cargo clippy -p lifeboat-desktop --features custom-protocol --all-targets --locked -- -D warnings

@@ -38,11 +38,17 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
-# The test upstream's npm packages, pinned by its package-lock.json.
-upstream="$repo_root/tests/upstream"
-stamp="$upstream/node_modules/.lifeboat-lock"
-if ! cmp -s "$upstream/package-lock.json" "$stamp" 2>/dev/null; then
-    say "Installing the test upstream's npm packages"
-    (cd "$upstream" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
-    cp "$upstream/package-lock.json" "$stamp"
-fi
+# `npm ci` in a folder, pinned by its package-lock.json; skipped while node_modules
+# matches the lock file. Extra arguments go to npm.
+npm_ci() {
+    local dir="$1"; shift
+    local stamp="$dir/node_modules/.lifeboat-lock"
+    if ! cmp -s "$dir/package-lock.json" "$stamp" 2>/dev/null; then
+        say "Installing npm packages in ${dir#"$repo_root"/}"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error "$@")
+        cp "$dir/package-lock.json" "$stamp"
+    fi
+}
+
+# The test upstream's npm packages.
+npm_ci "$repo_root/tests/upstream" --ignore-scripts
