@@ -190,7 +190,9 @@ impl Syncer {
     ) -> Result<SyncReport, SyncError> {
         let started = Instant::now();
         let as_of = self.clock.now();
-        let writer = Writer::spawn(Store::open(&self.db, &self.key)?);
+        let store = Store::open(&self.db, &self.key)?;
+        store.relax_durability_for_refetchable_data()?;
+        let writer = Writer::spawn(store);
         let run = Run {
             syncer: self,
             writer,

@@ -141,6 +141,14 @@ impl Store {
         Ok(store)
     }
 
+    /// For a connection that writes only what can be fetched again (a sync): commits are
+    /// not waited for on disk. WAL keeps the file consistent after a crash or power cut;
+    /// at worst the last pages are fetched again. Offline changes never use this.
+    pub fn relax_durability_for_refetchable_data(&self) -> Result<()> {
+        self.conn.execute_batch("PRAGMA synchronous = NORMAL;")?;
+        Ok(())
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
