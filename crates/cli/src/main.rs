@@ -74,7 +74,7 @@ enum Command {
         action: String,
     },
     /// The appointment book for a day (default today).
-    Book {
+    Day {
         #[arg(long)]
         date: Option<NaiveDate>,
         #[arg(long)]
@@ -88,7 +88,7 @@ enum Command {
         limit: usize,
     },
     /// Book a patient into a free slot (offline).
-    Appoint {
+    Book {
         #[arg(long)]
         slot: String,
         #[arg(long)]
@@ -262,7 +262,7 @@ fn dispatch(desk: &Desk, command: Command) -> Result<(), AppError> {
             };
             print::banner(&status);
         }
-        Command::Book { date, practitioner } => {
+        Command::Day { date, practitioner } => {
             let date = date.unwrap_or_else(|| SystemClock.today_in_london());
             print::day_book(&desk.day_book(date, practitioner.as_deref())?);
         }
@@ -274,7 +274,7 @@ fn dispatch(desk: &Desk, command: Command) -> Result<(), AppError> {
             limit: Some(limit),
             ..Default::default()
         })?),
-        Command::Appoint {
+        Command::Book {
             slot,
             patient,
             reason,
