@@ -10,9 +10,18 @@ use lifeboat_model::{CachedResource, Clock, SystemClock};
 use lifeboat_store::{CacheKey, Store};
 
 mod reconcile;
+mod sync;
 
 #[derive(Subcommand)]
 pub enum Bench {
+    /// Initial sync of a generated practice vs a plain download of the same pages, and an
+    /// incremental sync after 100 changes.
+    Sync {
+        #[arg(long, default_value_t = 10_000)]
+        patients: usize,
+        #[arg(long, default_value_t = 500)]
+        page_size: u32,
+    },
     /// Patient search latency over a generated practice, and the cache file's size.
     Search {
         #[arg(long, default_value_t = 100_000)]
@@ -35,6 +44,10 @@ pub fn run(which: Bench) -> Result<(), String> {
     match which {
         Bench::Search { patients, per_kind } => search(patients, per_kind),
         Bench::Reconcile { entries, patients } => reconcile::run(entries, patients),
+        Bench::Sync {
+            patients,
+            page_size,
+        } => sync::run(patients, page_size),
     }
 }
 

@@ -3,7 +3,6 @@
 //! nothing here decides clinical behaviour.
 
 mod bench;
-mod bench_sync;
 mod demo;
 mod print;
 mod progress;
