@@ -605,7 +605,7 @@ fn resource_id(raw: &RawValue) -> Option<String> {
 /// One resource of a page, parsed and validated (off the writer thread, so parsing the
 /// next page overlaps with writing this one).
 enum Arrived {
-    Valid(CachedResource),
+    Valid(Box<CachedResource>),
     Refused { id: String, reason: String },
 }
 
@@ -614,7 +614,7 @@ fn parse_page(kind: ResourceKind, resources: &[Box<RawValue>]) -> Vec<Arrived> {
         .iter()
         .enumerate()
         .map(|(i, raw)| match CachedResource::from_json(raw.get()) {
-            Ok(r) if r.kind == kind => Arrived::Valid(r),
+            Ok(r) if r.kind == kind => Arrived::Valid(Box::new(r)),
             outcome => Arrived::Refused {
                 id: resource_id(raw).unwrap_or_else(|| format!("(no id, entry {})", i + 1)),
                 reason: match outcome {
