@@ -18,6 +18,7 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use lifeboat_store::hex::{hex, unhex};
 use lifeboat_store::{CacheKey, ChainHead};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::pbkdf2;
@@ -414,20 +415,6 @@ pub(crate) fn spend_equal_time(password: &Password, iterations: NonZeroU32) {
     let mut kek = derive_kek(password, &[0u8; SALT_LEN], iterations);
     kek.fill(0);
     std::hint::black_box(&kek);
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !s.is_ascii() {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

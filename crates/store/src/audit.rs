@@ -17,6 +17,7 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 use serde::Serialize;
 
+use crate::hex::{hex, unhex};
 use crate::{CacheTx, Result, Store, parse_ts, ts};
 
 /// The `prev_hash` of the first entry.
@@ -253,20 +254,6 @@ impl ChainHead {
 
 fn serialize_hex<S: serde::Serializer>(h: &[u8; 32], s: S) -> std::result::Result<S::Ok, S::Error> {
     s.serialize_str(&hex(h))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !s.is_ascii() {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
 }
 
 /// Which entries a manager exports. Every condition given must hold; none given means all.

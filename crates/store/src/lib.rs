@@ -8,6 +8,7 @@
 mod accounts;
 mod audit;
 mod cache;
+pub mod hex;
 mod import;
 mod journal;
 mod migrate;
@@ -52,8 +53,7 @@ impl CacheKey {
     /// SQLCipher's raw-key form, `x'<64 hex digits>'`: the key is used as is, with no
     /// passphrase derivation at open (the access layer already derived and unwrapped it).
     fn pragma_value(&self) -> String {
-        let hex: String = self.0.iter().map(|b| format!("{b:02x}")).collect();
-        format!("\"x'{hex}'\"")
+        format!("\"x'{}'\"", hex::hex(&self.0))
     }
 }
 
