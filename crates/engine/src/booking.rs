@@ -269,19 +269,7 @@ pub fn cancel(
         target_id: Some(&a.id),
         based_on_version: a.version_id.as_deref(),
     })?;
-    match a.source {
-        AppointmentSource::Offline => {
-            tx.set_offline_booking_status(&a.id, "cancelled", Some(reason), now)?
-        }
-        AppointmentSource::Upstream => tx.set_appointment_change(
-            &a.id,
-            "cancelled",
-            Some(reason),
-            &journal.id,
-            a.version_id.as_deref().unwrap_or_default(),
-            now,
-        )?,
-    }
+    set_status(&tx, &a, "cancelled", Some(reason), &journal, now)?;
     let appointment = tx.appointment(&a.id)?;
     tx.commit()?;
     Ok(Confirmation {
@@ -329,12 +317,12 @@ pub fn move_appointment(
             a.id.clone()
         }
         AppointmentSource::Upstream => {
-            tx.set_appointment_change(
-                &a.id,
+            set_status(
+                &tx,
+                &a,
                 "cancelled",
                 Some("moved to another slot"),
-                &journal.id,
-                a.version_id.as_deref().unwrap_or_default(),
+                &journal,
                 now,
             )?;
             tx.insert_offline_booking(&NewOfflineBooking {
@@ -383,7 +371,7 @@ pub fn mark_attendance(
     if a.status != "booked" {
         return Err(BookingError::AppointmentNotLive(a.status, doing));
     }
-    let london = |t: DateTime<Utc>| t.with_timezone(&chrono_tz_london()).date_naive();
+    let london = |t: DateTime<Utc>| t.with_timezone(&chrono_tz::Europe::London).date_naive();
     if london(a.start) != london(now) {
         return Err(BookingError::NotToday);
     }
@@ -404,17 +392,7 @@ pub fn mark_attendance(
         target_id: Some(&a.id),
         based_on_version: a.version_id.as_deref(),
     })?;
-    match a.source {
-        AppointmentSource::Offline => tx.set_offline_booking_status(&a.id, status, None, now)?,
-        AppointmentSource::Upstream => tx.set_appointment_change(
-            &a.id,
-            status,
-            None,
-            &journal.id,
-            a.version_id.as_deref().unwrap_or_default(),
-            now,
-        )?,
-    }
+    set_status(&tx, &a, status, None, &journal, now)?;
     let appointment = tx.appointment(&a.id)?;
     tx.commit()?;
     Ok(Confirmation {
@@ -478,6 +456,29 @@ pub fn write_note(
     Ok(note)
 }
 
+/// Lays a new status over an appointment: on the offline booking itself, or as an offline
+/// change beside the cached upstream appointment (which sync may rewrite at any time).
+fn set_status(
+    tx: &CacheTx<'_>,
+    a: &AppointmentView,
+    status: &str,
+    reason: Option<&str>,
+    journal: &JournalEntry,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    match a.source {
+        AppointmentSource::Offline => tx.set_offline_booking_status(&a.id, status, reason, now),
+        AppointmentSource::Upstream => tx.set_appointment_change(
+            &a.id,
+            status,
+            reason,
+            &journal.id,
+            a.version_id.as_deref().unwrap_or_default(),
+            now,
+        ),
+    }
+}
+
 fn patient_subject(a: &AppointmentView) -> String {
     a.patient.as_ref().map_or_else(
         || format!("Appointment/{}", a.id),
@@ -490,8 +491,4 @@ fn target_type(a: &AppointmentView) -> &'static str {
         AppointmentSource::Upstream => "Appointment",
         AppointmentSource::Offline => "OfflineBooking",
     }
-}
-
-fn chrono_tz_london() -> chrono_tz::Tz {
-    chrono_tz::Europe::London
 }
