@@ -47,6 +47,8 @@ const SYNC_ORDER: [ResourceKind; 14] = [
 ];
 
 const PHASE_INITIAL: &str = "initial";
+/// Page size when listing ids to find deletions.
+const ID_PAGE: u32 = 1_000;
 /// Settings: when the last complete sync started (what "data as of" means), and the last
 /// sync failure (empty once a sync succeeds).
 pub const DATA_AS_OF: &str = "sync.data_as_of";
@@ -237,6 +239,16 @@ impl Syncer {
 
     /// The search URL for a type, in scope (window) and with the page size.
     fn search_url(&self, kind: ResourceKind, window: Window, extra: &str) -> String {
+        self.search_url_sized(kind, window, extra, self.settings.page_size)
+    }
+
+    fn search_url_sized(
+        &self,
+        kind: ResourceKind,
+        window: Window,
+        extra: &str,
+        count: u32,
+    ) -> String {
         let scope = match kind {
             ResourceKind::Slot => format!("&start=ge{}&start=lt{}", ts(window.from), ts(window.to)),
             ResourceKind::Appointment => {
@@ -244,10 +256,8 @@ impl Syncer {
             }
             _ => String::new(),
         };
-        self.upstream.url(&format!(
-            "{kind}?_count={}{scope}{extra}",
-            self.settings.page_size
-        ))
+        self.upstream
+            .url(&format!("{kind}?_count={count}{scope}{extra}"))
     }
 }
 
@@ -501,7 +511,12 @@ impl Run<'_> {
         report: &mut KindReport,
     ) -> Result<u64, SyncError> {
         let mut upstream_ids = BTreeSet::new();
-        let mut url = self.syncer.search_url(kind, self.window, "&_elements=id");
+        // Ids alone are small: list them in pages of at least 1,000 (GP Connect's and the
+        // test upstream's largest page), however small the configured page.
+        let count = self.syncer.settings.page_size.max(ID_PAGE);
+        let mut url = self
+            .syncer
+            .search_url_sized(kind, self.window, "&_elements=id", count);
         loop {
             let page = self.fetch(kind, &url).await?;
             report.requests += 1;
