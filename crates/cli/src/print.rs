@@ -236,9 +236,9 @@ pub fn conflicts(c: &[ConflictView]) {
     }
     for v in c {
         println!("Conflict {}: {}", v.journal_id, v.summary);
-        println!("  Done offline: {}", v.ours);
+        println!("  Done offline: {}", describe_side(&v.ours));
         match &v.upstream {
-            Some(u) => println!("  Upstream now: {u}"),
+            Some(u) => println!("  Upstream now: {}", describe_side(u)),
             None => println!("  Upstream now: (nothing to show)"),
         }
         let choices: Vec<String> = v
@@ -261,6 +261,49 @@ pub fn conflicts(c: &[ConflictView]) {
             );
         }
     }
+}
+
+/// One side of a conflict in a line: what, when, for whom; the JSON when it is neither a
+/// booking nor an appointment.
+fn describe_side(v: &serde_json::Value) -> String {
+    let text = |k: &str| v.get(k).and_then(serde_json::Value::as_str);
+    let when = text("start")
+        .and_then(|s| s.parse().ok())
+        .map(format_uk)
+        .unwrap_or_else(|| "an unknown time".into());
+    if let Some(slot) = text("slot_id") {
+        let patient = text("patient_id").unwrap_or("?");
+        return format!("a booking at {when} for Patient/{patient} (slot {slot})");
+    }
+    if text("resourceType") == Some("Appointment") {
+        let patient = v
+            .get("participant")
+            .and_then(serde_json::Value::as_array)
+            .and_then(|ps| {
+                ps.iter()
+                    .filter_map(|p| {
+                        p.pointer("/actor/reference")
+                            .and_then(serde_json::Value::as_str)
+                    })
+                    .find(|r| r.starts_with("Patient/"))
+            })
+            .unwrap_or("?");
+        return format!(
+            "Appointment/{} {} at {when} for {patient} (version {})",
+            text("id").unwrap_or("?"),
+            text("status").unwrap_or("?"),
+            v.pointer("/meta/versionId")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("?")
+        );
+    }
+    if let Some(cancel) = text("cancel") {
+        return format!(
+            "cancel Appointment/{cancel} ({})",
+            text("reason").unwrap_or("no reason")
+        );
+    }
+    v.to_string()
 }
 
 pub fn worklist(items: &[WorkItem]) {
