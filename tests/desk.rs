@@ -331,3 +331,50 @@ fn sync_booking_and_upstream_failures_log_no_patient_data() {
     }
     assert!(checked > 500);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contact_list_holds_exactly_the_patients_booked_in_the_period_and_is_audited() {
+    let p = practice().await;
+    let today = lifeboat_model::Clock::today_in_london(&SystemClock);
+    let tomorrow = today + chrono::Days::new(1);
+    // What the book says for those two days, straight from the day book.
+    let mut expected: Vec<String> = Vec::new();
+    for day in [today, tomorrow] {
+        for line in p.desk.day_book(day, None).unwrap().lines {
+            if let Some(patient) = line.appointment.and_then(|a| a.patient) {
+                let nhs = patient.nhs_number.unwrap_or_default();
+                expected.push(format!("{nhs} {}", patient.phone.unwrap_or_default()));
+            }
+        }
+    }
+    assert!(
+        !expected.is_empty(),
+        "the practice has appointments today and tomorrow"
+    );
+    let csv = p.desk.contact_list(today, tomorrow).unwrap();
+    let mut listed: Vec<String> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let fields: Vec<&str> = l.split("\",\"").collect();
+            format!("{} {}", fields[5], fields[6])
+        })
+        .collect();
+    expected.sort();
+    listed.sort();
+    assert_eq!(
+        listed, expected,
+        "every booked patient, with the phone number the cache holds"
+    );
+    let audit = p
+        .desk
+        .audit_export(&lifeboat_store::AuditFilter::default())
+        .unwrap();
+    assert!(audit.contains("contact_list_exported"), "{audit}");
+
+    p.desk.login(RECEPTION.0, RECEPTION.1).unwrap();
+    assert_eq!(
+        p.desk.contact_list(today, tomorrow).unwrap_err().code,
+        "not_permitted"
+    );
+}

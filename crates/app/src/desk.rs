@@ -1139,6 +1139,50 @@ impl Desk {
         })
     }
 
+    /// Patients booked in `[from, to)` (London days, inclusive of `to`) with their phone
+    /// numbers and appointment details, as CSV, for ringing them about rescheduling during
+    /// an outage. Managers only; audited with the period and the number of rows.
+    pub fn contact_list(&self, from: NaiveDate, to: NaiveDate) -> Result<String> {
+        self.act(Operation::ExportContactList, |session, store, now| {
+            let start = london_to_utc(from.and_hms_opt(0, 0, 0).unwrap_or_default());
+            let end = london_to_utc(
+                (to + chrono::Days::new(1))
+                    .and_hms_opt(0, 0, 0)
+                    .unwrap_or_default(),
+            );
+            let mut csv =
+                String::from("appointment,clinician,status,patient,born,nhs_number,phone,reason\n");
+            let mut rows = 0;
+            for line in store.day_book(start, end, None)? {
+                let Some(a) = line.appointment else { continue };
+                let Some(p) = &a.patient else { continue };
+                let field = |v: &str| format!("\"{}\"", v.replace('"', "\"\""));
+                csv.push_str(&format!(
+                    "{},{},{},{},{},{},{},{}\n",
+                    field(&format_uk(a.start)),
+                    field(a.practitioner_name.as_deref().unwrap_or_default()),
+                    field(&a.status),
+                    field(&format!("{}, {}", p.family.to_uppercase(), p.given)),
+                    field(
+                        &p.birth_date
+                            .map(|d| d.format("%d/%m/%Y").to_string())
+                            .unwrap_or_default()
+                    ),
+                    field(p.nhs_number.as_deref().unwrap_or_default()),
+                    field(p.phone.as_deref().unwrap_or_default()),
+                    field(a.description.as_deref().unwrap_or_default()),
+                ));
+                rows += 1;
+            }
+            store.append_audit(
+                &session
+                    .audit_entry(now, AuditAction::ContactListExported)
+                    .detail(format!("{from} to {to}: {rows} appointments")),
+            )?;
+            Ok(csv)
+        })
+    }
+
     // ---- Drills ----
 
     /// Starts a drill: staff practise offline work on a copy of the cache that can never

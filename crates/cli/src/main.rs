@@ -153,6 +153,13 @@ enum Command {
         #[arg(long, value_parser = ["receptionist", "clinician", "manager"])]
         role: String,
     },
+    /// Export (CSV) the patients booked in a period, with phone numbers, to ring them.
+    Contacts {
+        #[arg(long)]
+        from: NaiveDate,
+        #[arg(long)]
+        to: NaiveDate,
+    },
     /// Start or end a drill (practice on a copy that never reaches the upstream).
     Drill {
         #[arg(value_parser = ["start", "end"])]
@@ -351,6 +358,7 @@ fn dispatch(desk: &Desk, command: Command) -> Result<(), AppError> {
                 account.display_name, account.username, account.role
             );
         }
+        Command::Contacts { from, to } => print!("{}", desk.contact_list(from, to)?),
         Command::Drill { action } => match action.as_str() {
             "start" => print::banner(&desk.start_drill()?),
             _ => {
