@@ -11,8 +11,9 @@ as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-# Debian packages: a C toolchain and OpenSSL headers for SQLCipher; Node.js for the test upstream.
-apt_packages=(build-essential pkg-config libssl-dev ca-certificates)
+# Debian packages: a C toolchain and OpenSSL headers for SQLCipher; poppler-utils to read the
+# printed PDFs back in tests; Node.js for the test upstream.
+apt_packages=(build-essential pkg-config libssl-dev ca-certificates poppler-utils)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -378,3 +378,80 @@ async fn the_contact_list_holds_exactly_the_patients_booked_in_the_period_and_is
         "not_permitted"
     );
 }
+
+/// The text of a PDF as `pdftotext -layout` extracts it (poppler-utils, installed by
+/// scripts/setup.sh): proves the file is valid and its text extractable.
+fn pdf_text(pdf: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout", "-enc", "UTF-8"])
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is installed");
+    assert!(
+        out.status.success(),
+        "pdftotext: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_day_list_and_summary_pack_print_every_booked_patient_in_time_order() {
+    let p = practice().await;
+    let today = lifeboat_model::Clock::today_in_london(&SystemClock);
+    let gp = p.desk.practitioners().unwrap().remove(0);
+    let book = p.desk.day_book(today, Some(&gp.id)).unwrap();
+    let booked: Vec<String> = book
+        .lines
+        .iter()
+        .filter_map(|l| l.appointment.as_ref()?.patient.as_ref()?.nhs_number.clone())
+        .map(|n| lifeboat_model::NhsNumber::parse(&n).unwrap().to_string())
+        .collect();
+    assert!(!booked.is_empty());
+
+    p.desk.login(RECEPTION.0, RECEPTION.1).unwrap();
+    let text = pdf_text(&p.desk.day_list_pdf(today, Some(&gp.id)).unwrap());
+    for expected in [
+        "Day list",
+        "Printed at",
+        "data as of",
+        "Page 1 of",
+        "CONFIDENTIAL",
+    ] {
+        assert!(text.contains(expected), "{expected} missing:\n{text}");
+    }
+    let positions: Vec<usize> = booked
+        .iter()
+        .map(|n| {
+            text.find(n.as_str())
+                .unwrap_or_else(|| panic!("{n} missing from the day list"))
+        })
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "in time order");
+    assert_eq!(
+        p.desk
+            .summary_pack_pdf(today, Some(&gp.id))
+            .unwrap_err()
+            .code,
+        "not_permitted"
+    );
+
+    p.desk.login(CLINICIAN.0, CLINICIAN.1).unwrap();
+    let pack = pdf_text(&p.desk.summary_pack_pdf(today, Some(&gp.id)).unwrap());
+    for n in &booked {
+        assert!(pack.contains(n.as_str()), "{n} missing from the pack");
+    }
+    for section in [
+        "Allergies",
+        "Medications",
+        "Problems",
+        "Recent results",
+        "CONFIDENTIAL",
+    ] {
+        assert!(pack.contains(section), "{section} missing");
+    }
+}

@@ -1183,6 +1183,53 @@ impl Desk {
         })
     }
 
+    /// The day list (PDF) for one clinician or all: any member of staff; audited.
+    pub fn day_list_pdf(&self, date: NaiveDate, practitioner_id: Option<&str>) -> Result<Vec<u8>> {
+        self.act(Operation::PrintDayList, |session, store, now| {
+            let pdf = crate::downtime::day_list(
+                store,
+                date,
+                practitioner_id,
+                now,
+                &self.data_as_of(store)?,
+            )?;
+            store.append_audit(
+                &session
+                    .audit_entry(now, AuditAction::DayListPrinted)
+                    .detail(format!("{date}")),
+            )?;
+            Ok(pdf)
+        })
+    }
+
+    /// The clinical summary pack (PDF) for a day's patients: clinicians and managers; audited.
+    pub fn summary_pack_pdf(
+        &self,
+        date: NaiveDate,
+        practitioner_id: Option<&str>,
+    ) -> Result<Vec<u8>> {
+        self.act(
+            Operation::PrintClinicalSummaryPack,
+            |session, store, now| {
+                let today = self.clock.today_in_london();
+                let pdf = crate::downtime::summary_pack(
+                    store,
+                    date,
+                    practitioner_id,
+                    today,
+                    now,
+                    &self.data_as_of(store)?,
+                )?;
+                store.append_audit(
+                    &session
+                        .audit_entry(now, AuditAction::ClinicalSummaryPackPrinted)
+                        .detail(format!("{date}")),
+                )?;
+                Ok(pdf)
+            },
+        )
+    }
+
     // ---- Drills ----
 
     /// Starts a drill: staff practise offline work on a copy of the cache that can never

@@ -5,6 +5,8 @@
 pub mod background;
 pub mod config;
 pub mod desk;
+pub mod downtime;
+mod pdf;
 
 use serde::Serialize;
 

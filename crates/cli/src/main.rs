@@ -160,6 +160,17 @@ enum Command {
         #[arg(long)]
         to: NaiveDate,
     },
+    /// Print the day list (anyone) or the clinical summary pack (clinicians) to a PDF file.
+    Print {
+        #[arg(value_parser = ["day-list", "pack"])]
+        what: String,
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        #[arg(long)]
+        practitioner: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Start or end a drill (practice on a copy that never reaches the upstream).
     Drill {
         #[arg(value_parser = ["start", "end"])]
@@ -357,6 +368,21 @@ fn dispatch(desk: &Desk, command: Command) -> Result<(), AppError> {
                 "Added {} ({}), {}.",
                 account.display_name, account.username, account.role
             );
+        }
+        Command::Print {
+            what,
+            date,
+            practitioner,
+            out,
+        } => {
+            let date = date.unwrap_or_else(|| SystemClock.today_in_london());
+            let pdf = match what.as_str() {
+                "pack" => desk.summary_pack_pdf(date, practitioner.as_deref())?,
+                _ => desk.day_list_pdf(date, practitioner.as_deref())?,
+            };
+            std::fs::write(&out, pdf)
+                .map_err(|e| AppError::new("io", format!("cannot write {}: {e}", out.display())))?;
+            println!("Written to {}.", out.display());
         }
         Command::Contacts { from, to } => print!("{}", desk.contact_list(from, to)?),
         Command::Drill { action } => match action.as_str() {
