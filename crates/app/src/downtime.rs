@@ -4,18 +4,13 @@
 //! confidentiality footer.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use lifeboat_model::NhsNumber;
+use lifeboat_model::display_nhs_number as nhs;
 use lifeboat_model::time::{format_uk, format_uk_date, london_to_utc};
 use lifeboat_store::{AppointmentView, Store, StoreError, SummaryLine};
 
 use crate::pdf::Document;
 
 const FOOTER: &str = "CONFIDENTIAL: patient information. Keep secure; shred after use.";
-
-fn nhs(n: Option<&str>) -> String {
-    n.and_then(|n| NhsNumber::parse(n).ok())
-        .map_or_else(|| "-".into(), |n| n.to_string())
-}
 
 fn header(printed: DateTime<Utc>, data_as_of: &str) -> Vec<String> {
     vec![

@@ -4,15 +4,9 @@
 use lifeboat_app::desk::{CacheStatus, ConflictView, DayBook, StatusView};
 use lifeboat_engine::booking::Confirmation;
 use lifeboat_engine::reconcile::{ReconcileReport, StepResult};
-use lifeboat_model::NhsNumber;
+use lifeboat_model::display_nhs_number as nhs;
 use lifeboat_model::time::{format_uk, format_uk_date};
 use lifeboat_store::{AppointmentView, JournalEntry, PatientMatch, SlotView, WorkItem};
-
-fn nhs(digits: Option<&str>) -> String {
-    digits
-        .and_then(|n| NhsNumber::parse(n).ok())
-        .map_or_else(|| "-".into(), |n| n.to_string())
-}
 
 pub fn matches(found: &[PatientMatch]) {
     if found.is_empty() {

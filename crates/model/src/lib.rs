@@ -10,5 +10,5 @@ pub mod nhs_number;
 pub mod time;
 
 pub use fhir::{CachedResource, FhirError, Indexed, ResourceKind};
-pub use nhs_number::{NhsNumber, NhsNumberError};
+pub use nhs_number::{NhsNumber, NhsNumberError, display_nhs_number};
 pub use time::{Clock, DataAge, FixedClock, SystemClock};

@@ -68,6 +68,14 @@ impl NhsNumber {
     }
 }
 
+/// Stored digits as people read them ("943 476 5919"), or "-" when there are none (or they
+/// are not a valid NHS number).
+pub fn display_nhs_number(digits: Option<&str>) -> String {
+    digits
+        .and_then(|d| NhsNumber::parse(d).ok())
+        .map_or_else(|| "-".into(), |n| n.to_string())
+}
+
 /// Modulus 11: weights 10..2 over the first nine digits; 11 - (sum mod 11), where 11 means 0
 /// and 10 means the number is invalid.
 fn check_digit(first_nine: &[u8; 9]) -> Option<u8> {
@@ -143,6 +151,13 @@ mod tests {
             .find(|n| n.as_digits().ends_with('0'))
             .expect("some number in range has check digit 0");
         assert_eq!(NhsNumber::parse(&n.as_digits()).unwrap(), n);
+    }
+
+    #[test]
+    fn displays_stored_digits_grouped() {
+        assert_eq!(display_nhs_number(Some("9434765919")), "943 476 5919");
+        assert_eq!(display_nhs_number(None), "-");
+        assert_eq!(display_nhs_number(Some("123")), "-");
     }
 
     #[test]
