@@ -20,12 +20,12 @@ use lifeboat_engine::reconcile::{
 };
 use lifeboat_engine::{Mode, ModeController, ModeEvent, SyncProgress, Syncer};
 use lifeboat_model::time::{format_uk, london_to_utc};
-use lifeboat_model::{CachedResource, Clock, DataAge};
+use lifeboat_model::{Clock, DataAge};
 use lifeboat_store::{
     AppointmentView, AuditAction, AuditFilter, DiaryLine, JournalEntry, JournalState, OfflineNote,
     PatientMatch, SlotQuery, SlotView, Store, SummaryLine, WorkItem, search_shape,
 };
-use lifeboat_upstream::{Upstream, UpstreamConfig};
+use lifeboat_upstream::Upstream;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc};
@@ -346,6 +346,17 @@ impl Desk {
         ))
     }
 
+    /// The key and real cache for background work: only while someone is logged in (locked
+    /// or not) and no drill is running.
+    fn for_background(&self) -> Option<(lifeboat_store::CacheKey, PathBuf)> {
+        let state = self.state();
+        if state.drill.is_some() {
+            return None;
+        }
+        let session = state.session.as_ref()?;
+        Some((session.cache_key().clone(), self.cache_path(&state)))
+    }
+
     fn upstream(&self) -> Result<Upstream> {
         Ok(Upstream::new(self.config.upstream_config()?)?)
     }
@@ -440,21 +451,28 @@ impl Desk {
         self.status_of(&store, state.drill.is_some())
     }
 
-    fn status_of(&self, store: &Store, drill: bool) -> Result<StatusView> {
+    /// How old the cache is: since the start of the last complete sync.
+    fn data_age(&self, store: &Store) -> Result<Option<DataAge>> {
         let now = self.clock.now();
-        let mode = ModeController::current(store)?;
-        let age = store
+        Ok(store
             .setting(lifeboat_engine::sync::DATA_AS_OF)?
             .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-            .map(|t| DataAge::new(t.with_timezone(&Utc), now));
+            .map(|t| DataAge::new(t.with_timezone(&Utc), now)))
+    }
+
+    /// The "data as of" line every screen with cached data shows.
+    fn data_as_of(&self, store: &Store) -> Result<String> {
+        Ok(describe_age(self.data_age(store)?))
+    }
+
+    fn status_of(&self, store: &Store, drill: bool) -> Result<StatusView> {
+        let mode = ModeController::current(store)?;
+        let age = self.data_age(store)?;
         Ok(StatusView {
             mode: mode.mode,
             declared: mode.declared,
             drill,
-            data_as_of: age.map_or_else(
-                || "no complete sync yet: the cache may be incomplete".into(),
-                |a| a.describe(),
-            ),
+            data_as_of: describe_age(age),
             data_age_seconds: age.map(|a| a.seconds),
             unsettled_changes: store.unsettled_journal_count()?,
             last_sync_error: store
@@ -540,15 +558,8 @@ impl Desk {
 
     /// What the health monitor saw, applied to the mode (actor: the monitor).
     pub fn upstream_health(&self, up: bool) -> Result<Option<StatusView>> {
-        let (key, path) = {
-            let state = self.state();
-            if state.drill.is_some() {
-                return Ok(None);
-            }
-            match state.session.as_ref() {
-                Some(s) => (s.cache_key().clone(), self.cache_path(&state)),
-                None => return Ok(None),
-            }
+        let Some((key, path)) = self.for_background() else {
+            return Ok(None);
         };
         let mut store = Store::open(&path, &key)?;
         let event = if up {
@@ -581,15 +592,8 @@ impl Desk {
 
     /// A scheduled sync by the background scheduler, if someone is logged in.
     pub async fn scheduled_sync(&self) -> Result<Option<SyncSummary>> {
-        let (key, path) = {
-            let state = self.state();
-            if state.drill.is_some() {
-                return Ok(None);
-            }
-            match state.session.as_ref() {
-                Some(s) => (s.cache_key().clone(), self.cache_path(&state)),
-                None => return Ok(None),
-            }
+        let Some((key, path)) = self.for_background() else {
+            return Ok(None);
         };
         let mode = ModeController::current(&Store::open(&path, &key)?)?.mode;
         if !matches!(mode, Mode::Online | Mode::Recovering) {
@@ -675,17 +679,6 @@ impl Desk {
             )?;
             Ok(found)
         })
-    }
-
-    fn data_as_of(&self, store: &Store) -> Result<String> {
-        let now = self.clock.now();
-        Ok(store
-            .setting(lifeboat_engine::sync::DATA_AS_OF)?
-            .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-            .map_or_else(
-                || "no complete sync yet: the cache may be incomplete".into(),
-                |t| DataAge::new(t.with_timezone(&Utc), now).describe(),
-            ))
     }
 
     /// Demographics, alerts and upcoming appointments: what reception may see.
@@ -1313,23 +1306,13 @@ impl Desk {
             Ok(store.import_ndjson_dir(dir, now)?)
         })
     }
+}
 
-    /// One resource as cached, for tools (manager).
-    pub fn cached(
-        &self,
-        kind: lifeboat_model::ResourceKind,
-        id: &str,
-    ) -> Result<Option<CachedResource>> {
-        self.act(Operation::Sync, |_, store, _| {
-            Ok(store
-                .resource(kind, id)?
-                .and_then(|r| CachedResource::from_json(&r.raw).ok()))
-        })
-    }
-
-    pub fn upstream_config(&self) -> Result<UpstreamConfig> {
-        Ok(self.config.upstream_config()?)
-    }
+fn describe_age(age: Option<DataAge>) -> String {
+    age.map_or_else(
+        || "no complete sync yet: the cache may be incomplete".into(),
+        |a| a.describe(),
+    )
 }
 
 fn user_info(s: &Session) -> UserInfo {
