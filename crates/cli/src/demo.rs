@@ -77,10 +77,12 @@ pub fn run(headless: bool, patients: usize) -> Result<(), AppError> {
     let display = std::env::var_os("DISPLAY")
         .or_else(|| std::env::var_os("WAYLAND_DISPLAY"))
         .is_some();
+    let rt = crate::runtime()?;
     if display && !headless {
+        // The window opens on a cache that already holds the practice.
+        crate::progress::print_summary(&rt.block_on(desk.sync_now())?);
         return open_window(&desk, &upstream, &config_path);
     }
-    let rt = crate::runtime()?;
     rt.block_on(story(desk, &upstream))?;
     println!(
         "\nThis was the headless story. To use the desktop app, run `bash scripts/demo.sh` on a machine with a display."
