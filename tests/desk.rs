@@ -13,7 +13,7 @@ use lifeboat_app::desk::SlotSearch;
 use lifeboat_app::{Config, Desk};
 use lifeboat_engine::Mode;
 use lifeboat_engine::booking::BookRequest;
-use lifeboat_model::SystemClock;
+use lifeboat_model::{Clock, FixedClock, SystemClock};
 use serde_json::json;
 use support::*;
 
@@ -41,9 +41,14 @@ struct Practice {
 /// Today's practice upstream, a cache set up with a manager, a receptionist and a
 /// clinician, synced once; the manager is logged in.
 async fn practice() -> Practice {
+    practice_with(Arc::new(SystemClock), |_| {}).await
+}
+
+/// As `practice`, on the given clock and with the config adjusted.
+async fn practice_with(clock: Arc<dyn Clock>, adjust: impl FnOnce(&mut Config)) -> Practice {
     let (up, fixtures) = todays_practice_upstream();
     let dir = tempfile::tempdir().unwrap();
-    let config = Config {
+    let mut config = Config {
         cache: dir.path().join("cache.db"),
         upstream: UpstreamSection {
             base_url: Some(up.base_url.clone()),
@@ -52,11 +57,8 @@ async fn practice() -> Practice {
         health: fast_health(),
         ..Config::default()
     };
-    let desk = Arc::new(Desk::with_access_settings(
-        config,
-        Arc::new(SystemClock),
-        cheap_access(),
-    ));
+    adjust(&mut config);
+    let desk = Arc::new(Desk::with_access_settings(config, clock, cheap_access()));
     desk.setup(MANAGER, "Test Manager", MANAGER_PASSWORD)
         .unwrap();
     desk.add_account(RECEPTION.0, "Reception", Role::Receptionist, RECEPTION.1)
@@ -454,4 +456,124 @@ async fn the_day_list_and_summary_pack_print_every_booked_patient_in_time_order(
     ] {
         assert!(pack.contains(section), "{section} missing");
     }
+}
+
+/// The NHS numbers booked on a day (every clinician), in time order, as printed.
+fn booked_on(desk: &Desk, day: chrono::NaiveDate) -> Vec<String> {
+    desk.day_book(day, None)
+        .unwrap()
+        .lines
+        .iter()
+        .filter_map(|l| l.appointment.as_ref()?.patient.as_ref()?.nhs_number.clone())
+        .map(|n| lifeboat_model::NhsNumber::parse(&n).unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pack_is_prepared_each_evening_for_the_next_working_day_and_the_last_few_kept() {
+    // This evening, 18:30 London (or now, if later): the pack is due.
+    let today = SystemClock.today_in_london();
+    let evening = lifeboat_model::time::london_to_utc(today.and_hms_opt(18, 30, 0).unwrap());
+    let clock = Arc::new(FixedClock::new(evening.max(chrono::Utc::now())));
+    let files = tempfile::tempdir().unwrap();
+    let folder = files.path().join("packs");
+    let p = practice_with(clock.clone(), |c| {
+        c.downtime_pack.keep = 2;
+        c.downtime_pack.directory = Some(folder.clone());
+    })
+    .await;
+    let desk = &p.desk;
+    // The next day with anything booked, straight from the day book.
+    let next = (1..=7)
+        .map(|d| today + chrono::Days::new(d))
+        .find(|d| !booked_on(desk, *d).is_empty())
+        .unwrap();
+    let booked = booked_on(desk, next);
+
+    desk.login(RECEPTION.0, RECEPTION.1).unwrap();
+    let pack = desk.prepare_downtime_pack_if_due().unwrap().unwrap();
+    assert_eq!(pack.for_date, next);
+    assert!(
+        desk.prepare_downtime_pack_if_due().unwrap().is_none(),
+        "one a day"
+    );
+    let kept = desk.saved_packs().unwrap();
+    assert_eq!(kept.len(), 2);
+    let day_list = kept
+        .iter()
+        .find(|k| k.kind == lifeboat_store::PackKind::DayList)
+        .unwrap();
+    let summaries = kept
+        .iter()
+        .find(|k| k.kind == lifeboat_store::PackKind::SummaryPack)
+        .unwrap();
+    let text = pdf_text(&desk.saved_pack_pdf(day_list.id).unwrap());
+    let positions: Vec<usize> = booked
+        .iter()
+        .map(|n| {
+            text.find(n.as_str())
+                .unwrap_or_else(|| panic!("{n} missing"))
+        })
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "in time order");
+    assert!(text.contains("data as of") && text.contains("CONFIDENTIAL"));
+    assert_eq!(
+        desk.saved_pack_pdf(summaries.id).unwrap_err().code,
+        "not_permitted",
+        "a receptionist cannot take the clinical summaries out of the kept pack"
+    );
+    desk.login(CLINICIAN.0, CLINICIAN.1).unwrap();
+    let pack_text = pdf_text(&desk.saved_pack_pdf(summaries.id).unwrap());
+    for n in &booked {
+        assert!(
+            pack_text.contains(n.as_str()),
+            "{n} missing from the summaries"
+        );
+    }
+
+    // An outage: nothing is prepared while the upstream is down, the kept pack stays.
+    desk.login(MANAGER, MANAGER_PASSWORD).unwrap();
+    desk.declare_outage().unwrap();
+    clock.advance(chrono::Duration::days(1));
+    assert!(desk.prepare_downtime_pack_if_due().unwrap().is_none());
+    desk.login(MANAGER, MANAGER_PASSWORD).unwrap();
+    desk.end_outage().unwrap();
+    // Two more evenings: only the last two preparations are kept, in the cache and the folder.
+    assert!(desk.prepare_downtime_pack_if_due().unwrap().is_some());
+    clock.advance(chrono::Duration::days(1));
+    let last = desk.prepare_downtime_pack_if_due().unwrap().unwrap();
+    desk.login(MANAGER, MANAGER_PASSWORD).unwrap();
+    let kept = desk.saved_packs().unwrap();
+    assert_eq!(kept.len(), 4);
+    assert!(kept.iter().all(|k| k.prepared_at > pack.prepared_at));
+    let mut names: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 4, "{names:?}");
+    let newest = kept[0].clone();
+    assert_eq!(newest.prepared_at, last.prepared_at);
+    let file = names
+        .iter()
+        .find(|n| {
+            n.contains(&last.prepared_at.format("%Y%m%dT%H%M%SZ").to_string())
+                && n.ends_with(match newest.kind {
+                    lifeboat_store::PackKind::DayList => "day-list.pdf",
+                    lifeboat_store::PackKind::SummaryPack => "clinical-summaries.pdf",
+                })
+        })
+        .unwrap();
+    assert_eq!(
+        std::fs::read(folder.join(file)).unwrap(),
+        desk.saved_pack_pdf(newest.id).unwrap()
+    );
+    let audit = desk
+        .audit_export(&lifeboat_store::AuditFilter::default())
+        .unwrap();
+    assert_eq!(
+        audit.matches("downtime_pack_prepared").count(),
+        3,
+        "{audit}"
+    );
 }

@@ -1,5 +1,5 @@
 //! The desk's background work while the app runs: watching the upstream's health (moving
-//! the mode), syncing on a schedule, and locking an idle session.
+//! the mode), syncing on a schedule, preparing the downtime pack, and locking an idle session.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,15 +28,25 @@ pub async fn watch_health(desk: Arc<Desk>) {
     .await;
 }
 
-/// Syncs every `interval_minutes` while someone is logged in and the mode allows it.
+/// Syncs every `interval_minutes` while someone is logged in and the mode allows it, and
+/// after a sync that succeeded prepares the downtime pack when one is due (so the pack is
+/// rendered from data that is minutes old).
 pub async fn schedule_sync(desk: Arc<Desk>) {
     let every = Duration::from_secs(desk.config().sync.interval_minutes.max(1) * 60);
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if let Err(e) = desk.scheduled_sync().await {
-            tracing::warn!(error = %e, "scheduled sync failed");
+        match desk.scheduled_sync().await {
+            Ok(Some(_)) => match desk.prepare_downtime_pack_if_due() {
+                Ok(Some(pack)) => {
+                    tracing::info!(for_date = %pack.for_date, "downtime pack prepared")
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not prepare the downtime pack"),
+            },
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "scheduled sync failed"),
         }
     }
 }

@@ -21,6 +21,47 @@ pub struct Config {
     pub upstream: UpstreamSection,
     pub sync: SyncSection,
     pub health: HealthSection,
+    pub downtime_pack: DowntimePackSection,
+}
+
+/// The downtime pack prepared ahead of an outage: while the upstream is up, the next working
+/// day's day list and clinical summary pack are rendered once a day (from `prepare_at`,
+/// London time, or at the first chance after it) and kept in the encrypted cache.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DowntimePackSection {
+    pub enabled: bool,
+    /// "HH:MM", Europe/London.
+    pub prepare_at: String,
+    /// How many preparations to keep (older ones are deleted).
+    pub keep: usize,
+    /// Also write the PDFs here (e.g. a folder another machine prints from or backs up). The
+    /// files hold patient data outside the encrypted cache: use a protected, encrypted
+    /// location only. Off by default.
+    pub directory: Option<PathBuf>,
+}
+
+impl Default for DowntimePackSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            prepare_at: "18:00".into(),
+            keep: 3,
+            directory: None,
+        }
+    }
+}
+
+impl DowntimePackSection {
+    /// The configured time of day; an unreadable value is refused with the value named.
+    pub fn prepare_time(&self) -> Result<chrono::NaiveTime, ConfigError> {
+        chrono::NaiveTime::parse_from_str(&self.prepare_at, "%H:%M").map_err(|_| {
+            ConfigError::Invalid(
+                "[downtime_pack] prepare_at".into(),
+                format!("\"{}\" is not a time such as \"18:00\"", self.prepare_at),
+            )
+        })
+    }
 }
 
 /// How the upstream's health is watched. Defaults notice an outage within 60 s.
@@ -81,6 +122,7 @@ impl Default for Config {
             upstream: UpstreamSection::default(),
             sync: SyncSection::default(),
             health: HealthSection::default(),
+            downtime_pack: DowntimePackSection::default(),
         }
     }
 }
@@ -213,5 +255,21 @@ mod tests {
         std::fs::write(&p, "[sync]\nintervl_minutes = 2\n").unwrap();
         let err = Config::load(Some(&p)).unwrap_err().to_string();
         assert!(err.contains("intervl_minutes"), "{err}");
+    }
+
+    #[test]
+    fn the_pack_is_prepared_each_evening_by_default_and_a_bad_time_is_named() {
+        let c = Config::default();
+        assert!(c.downtime_pack.enabled);
+        assert_eq!(
+            c.downtime_pack.prepare_time().unwrap(),
+            chrono::NaiveTime::from_hms_opt(18, 0, 0).unwrap()
+        );
+        let bad = DowntimePackSection {
+            prepare_at: "6pm".into(),
+            ..DowntimePackSection::default()
+        };
+        let err = bad.prepare_time().unwrap_err().to_string();
+        assert!(err.contains("6pm") && err.contains("prepare_at"), "{err}");
     }
 }

@@ -23,7 +23,8 @@ use lifeboat_model::time::{format_uk, london_to_utc};
 use lifeboat_model::{Clock, DataAge};
 use lifeboat_store::{
     AppointmentView, AuditAction, AuditFilter, DiaryLine, JournalEntry, JournalState, OfflineNote,
-    PatientMatch, SlotQuery, SlotView, Store, SummaryLine, WorkItem, search_shape,
+    PackKind, PatientMatch, SavedPack, SlotQuery, SlotView, Store, SummaryLine, WorkItem,
+    search_shape,
 };
 use lifeboat_upstream::Upstream;
 use serde::Serialize;
@@ -167,6 +168,17 @@ pub struct AuditCheck {
     pub entries: u64,
     pub ok: bool,
     pub problem: Option<String>,
+}
+
+/// A downtime pack just prepared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreparedPack {
+    pub for_date: NaiveDate,
+    pub prepared_at: DateTime<Utc>,
+    pub data_as_of: String,
+    /// The folder the PDFs were also written to, if one is configured.
+    pub written_to: Option<PathBuf>,
 }
 
 /// What the desk tells its screens as it happens.
@@ -1221,6 +1233,123 @@ impl Desk {
                 Ok(pdf)
             },
         )
+    }
+
+    /// Prepares the downtime pack now, whatever the time of day (clinicians and managers):
+    /// e.g. before a planned outage.
+    pub fn prepare_downtime_pack(&self) -> Result<PreparedPack> {
+        self.act(
+            Operation::PrintClinicalSummaryPack,
+            |session, store, now| self.prepare_pack(store, now, session.username()),
+        )
+    }
+
+    /// The scheduler's preparation: only when one is due (see `downtime::pack_due`), the
+    /// upstream is up, someone is logged in and no drill is running.
+    pub fn prepare_downtime_pack_if_due(&self) -> Result<Option<PreparedPack>> {
+        let settings = &self.config.downtime_pack;
+        if !settings.enabled {
+            return Ok(None);
+        }
+        let at = settings.prepare_time()?;
+        let Some((key, path)) = self.for_background() else {
+            return Ok(None);
+        };
+        let mut store = Store::open(&path, &key)?;
+        let now = self.clock.now();
+        if ModeController::current(&store)?.mode != Mode::Online
+            || !crate::downtime::pack_due(now, at, store.last_pack_prepared()?)
+        {
+            return Ok(None);
+        }
+        self.prepare_pack(&mut store, now, "pack scheduler")
+            .map(Some)
+    }
+
+    fn prepare_pack(
+        &self,
+        store: &mut Store,
+        now: DateTime<Utc>,
+        by: &str,
+    ) -> Result<PreparedPack> {
+        let settings = &self.config.downtime_pack;
+        let for_date = crate::downtime::pack_date(store, now, settings.prepare_time()?)?;
+        let data_as_of = self.data_as_of(store)?;
+        let documents = crate::downtime::render_pack(
+            store,
+            for_date,
+            self.clock.today_in_london(),
+            now,
+            &data_as_of,
+        )?;
+        let keep = settings.keep.max(1);
+        let tx = store.transaction()?;
+        for (kind, pdf) in &documents {
+            tx.save_pack(now, for_date, *kind, &data_as_of, pdf)?;
+        }
+        tx.prune_packs(keep)?;
+        tx.append_audit(
+            &lifeboat_store::AuditEntry::new(
+                now,
+                by,
+                &self.config.workstation,
+                AuditAction::DowntimePackPrepared,
+            )
+            .detail(format!("for {for_date}")),
+        )?;
+        tx.commit()?;
+        if let Some(dir) = &settings.directory {
+            crate::downtime::write_pack_files(dir, now, for_date, &documents, keep).map_err(
+                |e| {
+                    AppError::new(
+                        "io",
+                        format!(
+                            "the pack is kept in the cache, but could not be written to {}: {e}",
+                            dir.display()
+                        ),
+                    )
+                },
+            )?;
+        }
+        Ok(PreparedPack {
+            for_date,
+            prepared_at: now,
+            data_as_of,
+            written_to: settings.directory.clone(),
+        })
+    }
+
+    /// The prepared packs kept in the cache, newest first (anyone: fetching a clinical
+    /// summary pack still needs a clinical role).
+    pub fn saved_packs(&self) -> Result<Vec<SavedPack>> {
+        self.act(Operation::PrintDayList, |_, store, _| {
+            Ok(store.saved_packs()?)
+        })
+    }
+
+    /// One kept document, checked against the role as printing it fresh would be, and
+    /// audited the same way.
+    pub fn saved_pack_pdf(&self, id: i64) -> Result<Vec<u8>> {
+        let found = self.act(Operation::PrintDayList, |_, store, _| {
+            Ok(store.saved_pack_pdf(id)?)
+        })?;
+        let (meta, pdf) =
+            found.ok_or_else(|| AppError::new("not_found", "no such prepared pack is kept"))?;
+        let (op, action) = match meta.kind {
+            PackKind::DayList => (Operation::PrintDayList, AuditAction::DayListPrinted),
+            PackKind::SummaryPack => (
+                Operation::PrintClinicalSummaryPack,
+                AuditAction::ClinicalSummaryPackPrinted,
+            ),
+        };
+        self.act(op, |session, store, now| {
+            store.append_audit(&session.audit_entry(now, action).detail(format!(
+                "{} (prepared {})",
+                meta.for_date,
+                format_uk(meta.prepared_at)
+            )))?;
+            Ok(pdf)
+        })
     }
 
     // ---- Drills ----

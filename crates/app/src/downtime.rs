@@ -1,12 +1,15 @@
 //! The downtime pack: paper that still works when even the desk PC fails. Day lists per
 //! clinician (reception) and summary packs for a session's patients (clinicians), as PDF,
 //! every page with when it was printed, how old the data is, page numbers and a
-//! confidentiality footer.
+//! confidentiality footer. The pack is also prepared ahead of time (by default each
+//! evening, for the next working day) and kept, so it is ready before any outage.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use lifeboat_model::display_nhs_number as nhs;
-use lifeboat_model::time::{format_uk, format_uk_date, london_to_utc};
-use lifeboat_store::{AppointmentView, Store, StoreError, SummaryLine};
+use lifeboat_model::time::{format_uk, format_uk_date, london_date, london_to_utc};
+use lifeboat_store::{AppointmentView, PackKind, Store, StoreError, SummaryLine};
 
 use crate::pdf::Document;
 
@@ -277,4 +280,190 @@ pub fn summary_pack(
         doc.row(&[(0.0, "No patients booked.")], 10.0, false);
     }
     Ok(doc.render())
+}
+
+/// Whether a preparation is due at `now`: one a day, from `prepare_at` (London time). One
+/// missed because nobody was logged in or the upstream was down is made at the first chance
+/// after it, until the next day's time comes round.
+pub fn pack_due(now: DateTime<Utc>, prepare_at: NaiveTime, last: Option<DateTime<Utc>>) -> bool {
+    let today = london_date(now);
+    let todays = london_to_utc(today.and_time(prepare_at));
+    let since = if now >= todays {
+        todays
+    } else {
+        london_to_utc((today - chrono::Days::new(1)).and_time(prepare_at))
+    };
+    last.is_none_or(|l| l < since)
+}
+
+/// The day a pack prepared at `now` is for: before the preparation time, today; from it, the
+/// next day with appointments booked within a week (Friday evening prepares Monday), or
+/// tomorrow if none is.
+pub fn pack_date(
+    store: &Store,
+    now: DateTime<Utc>,
+    prepare_at: NaiveTime,
+) -> Result<NaiveDate, StoreError> {
+    let today = london_date(now);
+    if now < london_to_utc(today.and_time(prepare_at)) {
+        return Ok(today);
+    }
+    for ahead in 1..=7 {
+        let day = today + chrono::Days::new(ahead);
+        if !appointments(store, day, None)?.is_empty() {
+            return Ok(day);
+        }
+    }
+    Ok(today + chrono::Days::new(1))
+}
+
+/// Both documents of a pack for `date`, every clinician.
+pub fn render_pack(
+    store: &Store,
+    date: NaiveDate,
+    today: NaiveDate,
+    printed: DateTime<Utc>,
+    data_as_of: &str,
+) -> Result<[(PackKind, Vec<u8>); 2], StoreError> {
+    Ok([
+        (
+            PackKind::DayList,
+            day_list(store, date, None, printed, data_as_of)?,
+        ),
+        (
+            PackKind::SummaryPack,
+            summary_pack(store, date, None, today, printed, data_as_of)?,
+        ),
+    ])
+}
+
+const FILE_PREFIX: &str = "lifeboat-pack-";
+
+/// The file a prepared document is written to: the preparation time first, so names sort
+/// oldest to newest.
+fn file_name(prepared: DateTime<Utc>, date: NaiveDate, kind: PackKind) -> String {
+    let what = match kind {
+        PackKind::DayList => "day-list",
+        PackKind::SummaryPack => "clinical-summaries",
+    };
+    format!(
+        "{FILE_PREFIX}{}-for-{date}-{what}.pdf",
+        prepared.format("%Y%m%dT%H%M%SZ")
+    )
+}
+
+/// Writes a prepared pack into `dir` (each file whole or not at all, readable by its owner
+/// only) and removes the files of all but the `keep` latest preparations.
+pub fn write_pack_files(
+    dir: &Path,
+    prepared: DateTime<Utc>,
+    date: NaiveDate,
+    documents: &[(PackKind, Vec<u8>)],
+    keep: usize,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (kind, pdf) in documents {
+        let path = dir.join(file_name(prepared, date, *kind));
+        let partial = path.with_extension("pdf.partial");
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&partial)?;
+        std::io::Write::write_all(&mut file, pdf)?;
+        file.sync_all()?;
+        std::fs::rename(&partial, &path)?;
+    }
+    let mut stamps: Vec<(String, std::path::PathBuf)> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let stamp = name.strip_prefix(FILE_PREFIX)?.get(..16)?.to_string();
+            Some((stamp, e.path()))
+        })
+        .collect();
+    let mut kept: Vec<&String> = stamps.iter().map(|(s, _)| s).collect();
+    kept.sort_unstable_by(|a, b| b.cmp(a));
+    kept.dedup();
+    let kept: Vec<String> = kept.into_iter().take(keep).cloned().collect();
+    stamps.retain(|(s, _)| !kept.contains(s));
+    for (_, old) in stamps {
+        std::fs::remove_file(old)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(d: u32, h: u32, m: u32) -> DateTime<Utc> {
+        // July: London is UTC+1.
+        london_to_utc(
+            NaiveDate::from_ymd_opt(2024, 7, d)
+                .unwrap()
+                .and_hms_opt(h, m, 0)
+                .unwrap(),
+        )
+    }
+
+    #[test]
+    fn one_preparation_a_day_from_the_set_time_and_a_missed_one_made_up() {
+        let six = NaiveTime::from_hms_opt(18, 0, 0).unwrap();
+        assert!(pack_due(at(19, 18, 0), six, None));
+        assert!(pack_due(at(19, 9, 0), six, None));
+        // Prepared at 18:05 on the 19th: nothing more due until 18:00 on the 20th.
+        let last = Some(at(19, 18, 5));
+        assert!(!pack_due(at(19, 23, 0), six, last));
+        assert!(!pack_due(at(20, 8, 0), six, last));
+        assert!(!pack_due(at(20, 17, 59), six, last));
+        assert!(pack_due(at(20, 18, 0), six, last));
+        // Nobody logged in on the evening of the 19th: made up next morning.
+        assert!(pack_due(at(20, 8, 0), six, Some(at(18, 18, 1))));
+        assert_eq!(
+            at(19, 18, 0),
+            Utc.with_ymd_and_hms(2024, 7, 19, 17, 0, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn files_are_written_whole_and_only_the_latest_preparations_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = NaiveDate::from_ymd_opt(2024, 7, 22).unwrap();
+        let docs = [
+            (PackKind::DayList, b"%PDF-a".to_vec()),
+            (PackKind::SummaryPack, b"%PDF-b".to_vec()),
+        ];
+        std::fs::write(dir.path().join("unrelated.pdf"), b"keep me").unwrap();
+        for d in 15..19 {
+            write_pack_files(dir.path(), at(d, 18, 0), day, &docs, 2).unwrap();
+        }
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "lifeboat-pack-20240717T170000Z-for-2024-07-22-clinical-summaries.pdf",
+                "lifeboat-pack-20240717T170000Z-for-2024-07-22-day-list.pdf",
+                "lifeboat-pack-20240718T170000Z-for-2024-07-22-clinical-summaries.pdf",
+                "lifeboat-pack-20240718T170000Z-for-2024-07-22-day-list.pdf",
+                "unrelated.pdf",
+            ]
+        );
+        let latest = dir
+            .path()
+            .join("lifeboat-pack-20240718T170000Z-for-2024-07-22-day-list.pdf");
+        assert_eq!(std::fs::read(&latest).unwrap(), b"%PDF-a");
+        #[cfg(unix)]
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(
+                &std::fs::metadata(&latest).unwrap().permissions()
+            ) & 0o777,
+            0o600
+        );
+    }
 }

@@ -138,6 +138,12 @@ async fn story(desk: Arc<Desk>, upstream: &TestUpstream) -> Result<(), AppError>
     desk.login(MANAGER.0, MANAGER.1)?;
     let summary = desk.sync_now().await?;
     crate::progress::print_summary(&summary);
+    let pack = desk.prepare_downtime_pack()?;
+    println!(
+        "The downtime pack (day list and clinical summaries) for {} is ready in the cache \
+         (`lifeboat packs`); the desk prepares it each evening.",
+        lifeboat_model::time::format_uk_date(pack.for_date)
+    );
     print::banner(&desk.status()?);
     let health = tokio::spawn(lifeboat_app::background::watch_health(desk.clone()));
 

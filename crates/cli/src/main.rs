@@ -7,7 +7,7 @@ mod demo;
 mod print;
 mod progress;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -17,6 +17,7 @@ use lifeboat_access::Role;
 use lifeboat_app::{AppError, Config, Desk};
 use lifeboat_engine::booking::BookRequest;
 use lifeboat_engine::reconcile::{Choice, Decision};
+use lifeboat_model::time::format_uk_date;
 use lifeboat_model::{Clock, SystemClock};
 
 #[derive(Parser)]
@@ -40,6 +41,18 @@ struct Cli {
     user: Option<String>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Subcommand)]
+enum PacksAction {
+    /// Prepare the next working day's pack now (clinicians and managers).
+    Prepare,
+    /// Save one kept document (its number from the list) to a PDF file.
+    Save {
+        id: i64,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -171,6 +184,12 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The downtime packs prepared ahead of an outage: list them, prepare one now, or save a
+    /// kept document to a PDF file.
+    Packs {
+        #[command(subcommand)]
+        action: Option<PacksAction>,
+    },
     /// Start or end a drill (practice on a copy that never reaches the upstream).
     Drill {
         #[arg(value_parser = ["start", "end"])]
@@ -191,6 +210,13 @@ enum Command {
         #[command(subcommand)]
         which: bench::Bench,
     },
+}
+
+fn write_pdf(out: &Path, pdf: &[u8]) -> Result<(), AppError> {
+    std::fs::write(out, pdf)
+        .map_err(|e| AppError::new("io", format!("cannot write {}: {e}", out.display())))?;
+    println!("Written to {}.", out.display());
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -380,10 +406,23 @@ fn dispatch(desk: &Desk, command: Command) -> Result<(), AppError> {
                 "pack" => desk.summary_pack_pdf(date, practitioner.as_deref())?,
                 _ => desk.day_list_pdf(date, practitioner.as_deref())?,
             };
-            std::fs::write(&out, pdf)
-                .map_err(|e| AppError::new("io", format!("cannot write {}: {e}", out.display())))?;
-            println!("Written to {}.", out.display());
+            write_pdf(&out, &pdf)?;
         }
+        Command::Packs { action } => match action {
+            None => print::packs(&desk.saved_packs()?),
+            Some(PacksAction::Prepare) => {
+                let pack = desk.prepare_downtime_pack()?;
+                println!(
+                    "Prepared the downtime pack for {} ({}){}.",
+                    format_uk_date(pack.for_date),
+                    pack.data_as_of,
+                    pack.written_to
+                        .map(|d| format!(", also written to {}", d.display()))
+                        .unwrap_or_default()
+                );
+            }
+            Some(PacksAction::Save { id, out }) => write_pdf(&out, &desk.saved_pack_pdf(id)?)?,
+        },
         Command::Contacts { from, to } => print!("{}", desk.contact_list(from, to)?),
         Command::Drill { action } => match action.as_str() {
             "start" => print::banner(&desk.start_drill()?),

@@ -6,7 +6,9 @@ use lifeboat_engine::booking::Confirmation;
 use lifeboat_engine::reconcile::{ReconcileReport, StepResult};
 use lifeboat_model::display_nhs_number as nhs;
 use lifeboat_model::time::{format_uk, format_uk_date};
-use lifeboat_store::{AppointmentView, JournalEntry, PatientMatch, SlotView, WorkItem};
+use lifeboat_store::{
+    AppointmentView, JournalEntry, PackKind, PatientMatch, SavedPack, SlotView, WorkItem,
+};
 
 pub fn matches(found: &[PatientMatch]) {
     if found.is_empty() {
@@ -310,5 +312,26 @@ pub fn worklist(items: &[WorkItem]) {
             _ => "TO DO".into(),
         };
         println!("#{:<4} {:<12} {:<28} {}", i.id, i.kind, done, i.summary);
+    }
+}
+
+pub fn packs(packs: &[SavedPack]) {
+    if packs.is_empty() {
+        println!("No downtime pack has been prepared yet (`lifeboat packs prepare`).");
+    }
+    for p in packs {
+        let what = match p.kind {
+            PackKind::DayList => "day list",
+            PackKind::SummaryPack => "clinical summaries",
+        };
+        println!(
+            "#{:<4} for {:<12} {:<19} prepared {}  {}  {} KiB",
+            p.id,
+            format_uk_date(p.for_date),
+            what,
+            format_uk(p.prepared_at),
+            p.data_as_of,
+            p.bytes.div_ceil(1024)
+        );
     }
 }

@@ -9,7 +9,7 @@
 //! layer does, before calling in.
 
 use chrono::{DateTime, Utc};
-use lifeboat_model::time::format_uk;
+use lifeboat_model::time::{format_uk, london_date};
 use lifeboat_store::{
     AppointmentSource, AppointmentView, AuditAction, AuditEntry, CacheTx, JournalEntry,
     JournalKind, NewJournalEntry, NewOfflineBooking, OfflineNote, SlotView, Store, StoreError,
@@ -371,8 +371,7 @@ pub fn mark_attendance(
     if a.status != "booked" {
         return Err(BookingError::AppointmentNotLive(a.status, doing));
     }
-    let london = |t: DateTime<Utc>| t.with_timezone(&chrono_tz::Europe::London).date_naive();
-    if london(a.start) != london(now) {
+    if london_date(a.start) != london_date(now) {
         return Err(BookingError::NotToday);
     }
     if attendance == Attendance::DidNotAttend && a.start > now {

@@ -13,7 +13,7 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
 
     fn today_in_london(&self) -> NaiveDate {
-        self.now().with_timezone(&London).date_naive()
+        london_date(self.now())
     }
 }
 
@@ -57,6 +57,11 @@ pub fn format_uk(at: DateTime<Utc>) -> String {
     at.with_timezone(&London)
         .format("%a %-d %b %Y %H:%M")
         .to_string()
+}
+
+/// The Europe/London calendar day an instant falls on.
+pub fn london_date(at: DateTime<Utc>) -> NaiveDate {
+    at.with_timezone(&London).date_naive()
 }
 
 /// "19 Jul 2024": how dates of birth are shown.

@@ -72,10 +72,11 @@ pub enum AuditAction {
     ClinicalSummaryPackPrinted,
     DayListPrinted,
     ContactListExported,
+    DowntimePackPrepared,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 37] = {
+    pub const ALL: [AuditAction; 38] = {
         use AuditAction::*;
         [
             PracticeSetUp,
@@ -115,6 +116,7 @@ impl AuditAction {
             ClinicalSummaryPackPrinted,
             DayListPrinted,
             ContactListExported,
+            DowntimePackPrepared,
         ]
     };
 
@@ -158,6 +160,7 @@ impl AuditAction {
             ClinicalSummaryPackPrinted => "clinical_summary_pack_printed",
             DayListPrinted => "day_list_printed",
             ContactListExported => "contact_list_exported",
+            DowntimePackPrepared => "downtime_pack_prepared",
         }
     }
 

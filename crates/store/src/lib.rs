@@ -13,6 +13,7 @@ mod import;
 mod journal;
 mod migrate;
 mod offline;
+mod packs;
 mod search;
 mod worklist;
 
@@ -34,6 +35,7 @@ pub use offline::{
     AppointmentSource, AppointmentView, DiaryLine, NewOfflineBooking, OfflineNote, PatientBrief,
     SlotQuery, SlotView, SummaryLine,
 };
+pub use packs::{PackKind, SavedPack};
 pub use search::{PatientMatch, SearchError};
 pub use worklist::WorkItem;
 
