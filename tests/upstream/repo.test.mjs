@@ -79,6 +79,35 @@ test('identifier fast path agrees with Medplum for systems, values, case and lis
   assert.ok((await repo.search(parseSearchRequest('Patient', { identifier: queries[0] }))).total >= 1);
 });
 
+test('identifier index follows creates, updates and deletes, in the type\'s order', async () => {
+  const marker = { system: 'urn:lifeboat:offline-change', value: 'Index-1' };
+  const query = () => parseSearchRequest('Patient', { identifier: 'urn:lifeboat:offline-change|index-1' });
+  const same = async (expected) => {
+    const fast = await repo.search(query());
+    assert.deepEqual(ids(fast), ids(await medplum(query())));
+    assert.equal(fast.total, expected);
+    return ids(fast);
+  };
+  await same(0);
+  const a = await repo.createResource({ resourceType: 'Patient', identifier: [marker] });
+  const b = await repo.createResource({ resourceType: 'Patient', identifier: [marker] });
+  assert.deepEqual(await same(2), [a.id, b.id]);
+  // An update keeps a's place; dropping the identifier takes it out of the index.
+  await repo.updateResource({ ...a, gender: 'female' });
+  assert.deepEqual(await same(2), [a.id, b.id]);
+  await repo.updateResource({ ...a, identifier: [{ system: 'urn:other', value: 'Index-1' }] });
+  assert.deepEqual(await same(1), [b.id]);
+  await repo.updateResource({ ...a, identifier: [marker] });
+  assert.deepEqual(await same(2), [a.id, b.id]);
+  const byId = async () => ids(await repo.search(parseSearchRequest('Patient', { _id: `${b.id},${a.id}` })));
+  assert.deepEqual(await byId(), [a.id, b.id]);
+  await repo.deleteResource('Patient', b.id);
+  assert.deepEqual(await same(1), [a.id]);
+  assert.deepEqual(await byId(), [a.id]);
+  await repo.deleteResource('Patient', a.id);
+  await same(0);
+});
+
 test('patient reference-list fast path agrees with Medplum, and leaves Appointment alone', async () => {
   const patients = (await repo.search(parseSearchRequest('Patient', { _count: '3' }))).entry.map((e) => e.resource.id);
   for (const [i, id] of patients.entries()) {

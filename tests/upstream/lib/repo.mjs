@@ -9,7 +9,10 @@
 // remembers the matches of recent searches until their type is next written, so
 // the pages after the first of a filtered search cost no new scan. `_lastUpdated`
 // filters are tested directly on meta.lastUpdated, and `_id` and `identifier`
-// filters on Resource.id and Resource.identifier, with Medplum's semantics.
+// filters on Resource.id and Resource.identifier, with Medplum's semantics; an
+// `identifier=system|value` search (every conditional create asks one) and an
+// `_id=a,b,c` one are answered from an index kept up to date on every write, as a real
+// server's token and key indexes would, instead of a scan of the whole type.
 // Everything else (create, update with If-Match, conditional create, history,
 // delete) is Medplum's own code.
 
@@ -56,23 +59,91 @@ export class FastMemoryRepository extends MemoryRepository {
   #versions = new Map();
   /** search key -> { version, matches } (matches are the stored objects, in result order) */
   #matchCache = new Map();
+  /** type -> "identifier:system|value" or "_id:id" (lower case) -> ids carrying it now */
+  #tokenIndex = new Map();
+  /** "type/id" -> { seq, keys }: the keys indexed for it, and its place in the type's order */
+  #indexed = new Map();
+  #seq = 0;
 
   // updateResource and patchResource both end in createResource.
   async createResource(resource, options) {
     const result = await super.createResource(resource, options);
     this.#written(result.resourceType);
+    this.#index(result);
     return result;
   }
 
   async deleteResource(resourceType, id) {
     await super.deleteResource(resourceType, id);
     this.#written(resourceType);
+    this.#unindex(resourceType, id);
+    this.#indexed.delete(`${resourceType}/${id}`);
   }
 
   clear() {
     super.clear();
     this.#versions.clear();
     this.#matchCache.clear();
+    this.#tokenIndex.clear();
+    this.#indexed.clear();
+  }
+
+  #index(resource) {
+    const { resourceType, id } = resource;
+    this.#unindex(resourceType, id);
+    const keys = identifierTokens(resource)
+      .filter((t) => t.system && t.value)
+      .map((t) => `identifier:${t.system.toLowerCase()}|${t.value.toLowerCase()}`);
+    keys.push(`_id:${id.toLowerCase()}`);
+    const ref = `${resourceType}/${id}`;
+    // A new id goes to the end of the type's Map; an update keeps its place.
+    const seq = this.#indexed.get(ref)?.seq ?? this.#seq++;
+    this.#indexed.set(ref, { seq, keys });
+    let byKey = this.#tokenIndex.get(resourceType);
+    if (!byKey) this.#tokenIndex.set(resourceType, (byKey = new Map()));
+    for (const key of keys) {
+      if (!byKey.has(key)) byKey.set(key, new Set());
+      byKey.get(key).add(id);
+    }
+  }
+
+  #unindex(resourceType, id) {
+    const byKey = this.#tokenIndex.get(resourceType);
+    for (const key of this.#indexed.get(`${resourceType}/${id}`)?.keys ?? []) {
+      byKey?.get(key)?.delete(id);
+      if (byKey?.get(key)?.size === 0) byKey.delete(key);
+    }
+  }
+
+  /**
+   * The resources an `identifier=system|value[,...]` or `_id=a[,b...]` filter can match,
+   * in the type's order, or undefined if no filter is of either form (then every resource
+   * is a candidate). The filters themselves are still tested on each candidate.
+   */
+  #indexedCandidates(all, resourceType, filters) {
+    const keysOf = (f) => {
+      if (!isFastToken(resourceType, f)) return undefined;
+      const values = splitSearchOnComma(f.value);
+      if (f.code === 'identifier' && values.every((v) => /^[^|]+\|[^|]+$/.test(v))) {
+        return values.map((v) => `identifier:${v.toLowerCase()}`);
+      }
+      if (f.code === '_id' && values.every((v) => !v.includes('|'))) {
+        return values.map((v) => `_id:${v.toLowerCase()}`);
+      }
+      return undefined;
+    };
+    const keys = (filters ?? []).map(keysOf).find(Boolean);
+    if (!keys) return undefined;
+    const byKey = this.#tokenIndex.get(resourceType);
+    const ids = new Set();
+    for (const key of keys) {
+      for (const id of byKey?.get(key) ?? []) ids.add(id);
+    }
+    const seq = (id) => this.#indexed.get(`${resourceType}/${id}`).seq;
+    return [...ids]
+      .sort((a, b) => seq(a) - seq(b))
+      .map((id) => all.get(id))
+      .filter(Boolean);
   }
 
   #written(resourceType) {
@@ -147,7 +218,8 @@ export class FastMemoryRepository extends MemoryRepository {
             : tokenTest(f),
       );
     let matches = [];
-    for (const resource of all.values()) {
+    const candidates = this.#indexedCandidates(all, resourceType, filters) ?? all.values();
+    for (const resource of candidates) {
       if (tests.every((t) => t(resource)) && matchesSearchRequest(resource, rest)) {
         matches.push(resource);
       }

@@ -5,7 +5,8 @@
 //! GP Connect clock on that morning; Lifeboat syncs it, N bookings are made offline, and the
 //! reconciliation of those N journal rows is timed (planning, the up-front checks of the
 //! patients, clinicians and locations, one conditional create per booking, and the local
-//! record of each) against a fresh upstream on the same practice. Two more fresh ones are
+//! record of each, written in batches during later requests) against a fresh upstream on
+//! the same practice. Two more fresh ones are
 //! then sent the very same Appointment bodies by a plain HTTP client, one after the other:
 //! straight POSTs, and POSTs each with `If-None-Exist`, as any client that must never
 //! create a duplicate has to send them. All three are printed with their ratios; nothing is

@@ -208,6 +208,9 @@ pub enum ReplayEvent<'a> {
     UpstreamWritten {
         index: usize,
     },
+    /// The step's outcome is settled. A booking's local record may still be waiting, to be
+    /// written with others during a later request; a crash before then finds the booking
+    /// again upstream by its identifier.
     Recorded {
         index: usize,
     },
@@ -225,6 +228,43 @@ impl ReplayObserver for Quiet {
     fn on(&mut self, _: ReplayEvent<'_>) -> bool {
         true
     }
+}
+
+/// The local record of a booking the upstream has accepted, not yet written.
+struct PendingRecord {
+    entries: Vec<String>,
+    identity: String,
+    upstream_id: String,
+    replaces: Option<String>,
+}
+
+/// How many accepted bookings may wait for their local record: written together, in one
+/// transaction, while the next request is on its way.
+const RECORD_BATCH: usize = 32;
+
+/// Writes the waiting records, if any: each one's journal entries applied and its offline
+/// booking retired (and the change it replaced), all in one transaction.
+fn write_pending(
+    store: &mut Store,
+    pending: &mut Vec<PendingRecord>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let tx = store.transaction()?;
+    for p in pending.iter() {
+        for e in &p.entries {
+            tx.set_journal_state(e, JournalState::Applied, Some(&p.upstream_id), now)?;
+        }
+        tx.retire_offline_booking(&p.identity, &p.upstream_id)?;
+        if let Some(old) = &p.replaces {
+            tx.retire_appointment_change(old)?;
+        }
+    }
+    tx.commit()?;
+    pending.clear();
+    Ok(())
 }
 
 pub fn is_drill(store: &Store) -> Result<bool, StoreError> {
@@ -561,9 +601,16 @@ impl Reconciler<'_> {
             ..ReconcileReport::default()
         };
         let mut state = RunState::default();
+        // Bookings' local records wait to be written in a batch during a later booking's
+        // request (see `apply`); any other step writes them first, as does the end of the
+        // run or a stop.
+        let mut pending = Vec::new();
         for (index, step) in steps.iter().enumerate() {
             if !observer.on(ReplayEvent::Applying { index, step }) {
                 return Err(ReconcileError::Interrupted);
+            }
+            if !matches!(step, Step::Book { .. }) || state.blocked_by(step).is_some() {
+                write_pending(self.store, &mut pending, self.now)?;
             }
             let summary = self.describe(step);
             let result = if let Some(kind) = state.blocked_by(step) {
@@ -578,12 +625,16 @@ impl Reconciler<'_> {
                 state.learn(step, &result, cancelled_slot);
                 result
             } else {
-                match self.apply(index, step, &upfront, observer).await? {
+                match self
+                    .apply(index, step, &upfront, observer, &mut pending)
+                    .await?
+                {
                     Applied::Done(r) => {
                         state.learn(step, &r, None);
                         r
                     }
                     Applied::Stop(e) => {
+                        write_pending(self.store, &mut pending, self.now)?;
                         report.steps.push(StepOutcome {
                             entries: step.entries().iter().map(|s| s.to_string()).collect(),
                             summary,
@@ -605,6 +656,7 @@ impl Reconciler<'_> {
                 result,
             });
         }
+        write_pending(self.store, &mut pending, self.now)?;
         Ok(report)
     }
 
@@ -802,6 +854,7 @@ impl Reconciler<'_> {
         step: &Step,
         upfront: &Upfront,
         observer: &mut dyn ReplayObserver,
+        pending: &mut Vec<PendingRecord>,
     ) -> Result<Applied, ReconcileError> {
         let now = self.now;
         macro_rules! upstream_call {
@@ -824,6 +877,7 @@ impl Reconciler<'_> {
                 replaces,
             } => {
                 if let Some((kind, upstream)) = upfront.booking_conflict(booking) {
+                    write_pending(self.store, pending, now)?;
                     self.record_conflict(
                         identity,
                         entries,
@@ -835,11 +889,25 @@ impl Reconciler<'_> {
                 }
                 let body = appointment_resource(identity, booking, now);
                 let search = format!("identifier={OFFLINE_CHANGE_SYSTEM}|{identity}");
-                match upstream_call!(
-                    self.upstream
-                        .create("Appointment", &body, Precondition::IfNoneExist(&search))
-                        .await
-                ) {
+                // Earlier bookings' local records are written in batches while this request
+                // is on its way: the upstream's answer is what makes a re-run safe (a
+                // booking whose record was lost is found again by its identifier).
+                let upstream = self.upstream;
+                let store = &mut *self.store;
+                let (sent, recorded) = tokio::join!(
+                    upstream.create("Appointment", &body, Precondition::IfNoneExist(&search)),
+                    async {
+                        if pending.len() < RECORD_BATCH {
+                            return Ok(());
+                        }
+                        // Let the request reach the socket first (a task woken from here
+                        // waits for this one to yield), then write while the upstream works.
+                        tokio::task::yield_now().await;
+                        write_pending(store, pending, now)
+                    }
+                );
+                recorded?;
+                match upstream_call!(sent) {
                     Ok(answer) => {
                         if !observer.on(ReplayEvent::UpstreamWritten { index }) {
                             return Err(ReconcileError::Interrupted);
@@ -850,23 +918,14 @@ impl Reconciler<'_> {
                             .and_then(Value::as_str)
                             .unwrap_or_default()
                             .to_string();
-                        let tx = self.store.transaction()?;
-                        for e in entries {
-                            tx.set_journal_state(
-                                e,
-                                JournalState::Applied,
-                                Some(&format!("Appointment/{id}")),
-                                now,
-                            )?;
-                        }
-                        tx.retire_offline_booking(identity, &format!("Appointment/{id}"))?;
-                        if let Some(old) = replaces {
-                            tx.retire_appointment_change(old)?;
-                        }
-                        tx.commit()?;
-                        StepResult::Applied {
-                            upstream_id: format!("Appointment/{id}"),
-                        }
+                        let upstream_id = format!("Appointment/{id}");
+                        pending.push(PendingRecord {
+                            entries: entries.clone(),
+                            identity: identity.clone(),
+                            upstream_id: upstream_id.clone(),
+                            replaces: replaces.clone(),
+                        });
+                        StepResult::Applied { upstream_id }
                     }
                     Err(e) => {
                         let mut kind = match e {
