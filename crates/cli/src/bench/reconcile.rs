@@ -9,7 +9,8 @@
 //! the same practice. Two more fresh ones are
 //! then sent the very same Appointment bodies by a plain HTTP client, one after the other:
 //! straight POSTs, and POSTs each with `If-None-Exist`, as any client that must never
-//! create a duplicate has to send them. All three are printed with their ratios; nothing is
+//! create a duplicate has to send them. Each is run three times (Lifeboat's on a fresh copy
+//! of the cache each time) and the medians are printed with their ratios; nothing is
 //! asserted (targets are read by people, not timed tests).
 
 use std::sync::Arc;
@@ -138,37 +139,52 @@ async fn run_in(dir: &std::path::Path, entries: usize, patients: usize) -> Resul
         .collect::<Result<Vec<_>, _>>()?;
     println!("Booked {entries} appointments offline");
 
-    // (a) Lifeboat's reconciliation of the N journal rows, against a fresh upstream on the
-    // same practice like the other two (the sync wrote nothing, so it is the same data).
+    // Each side runs ROUNDS times, every run on a fresh upstream on the same practice (the
+    // sync wrote nothing, so it is the same data), Lifeboat's on a fresh copy of the cache
+    // with its N journal rows still to send; the medians are compared.
+    let mut lifeboat = Vec::new();
+    let mut plain = Vec::new();
+    let mut conditional = Vec::new();
+    let mut requests = 0;
     drop(up);
-    let up = TestUpstream::start_at(&practice, Some(now))?;
-    let upstream = client(&up)?;
-    let started = Instant::now();
-    let report = Reconciler {
-        upstream: &upstream,
-        store: &mut store,
-        now,
+    for round in 0..ROUNDS {
+        // (a) Lifeboat's reconciliation of the N journal rows.
+        let copy = dir.join(format!("round-{round}.db"));
+        store.copy_to(&copy).map_err(err)?;
+        let mut fresh = Store::open(&copy, &key).map_err(err)?;
+        let up = TestUpstream::start_at(&practice, Some(now))?;
+        let upstream = client(&up)?;
+        let started = Instant::now();
+        let report = Reconciler {
+            upstream: &upstream,
+            store: &mut fresh,
+            now,
+        }
+        .run(false, &mut Quiet)
+        .await
+        .map_err(|e| e.to_string())?;
+        lifeboat.push(started.elapsed());
+        let applied = report.count(|r| matches!(r, StepResult::Applied { .. }));
+        if applied != entries || report.stopped.is_some() {
+            return Err(format!(
+                "only {applied} of {entries} applied ({:?})",
+                report.stopped
+            ));
+        }
+        requests = up.stats().await?["requests"].as_u64().unwrap_or(0);
+        drop(up);
+        // (b) The upstream's own time for the same writes: the same bodies, plain POSTs one
+        // after the other.
+        plain.push(plain_posts(&practice, now, &bodies, false).await?);
+        // (c) The same, each POST conditional (If-None-Exist on its identifier), as any
+        // client that must never create a duplicate has to send them.
+        conditional.push(plain_posts(&practice, now, &bodies, true).await?);
     }
-    .run(false, &mut Quiet)
-    .await
-    .map_err(|e| e.to_string())?;
-    let lifeboat = started.elapsed();
-    let applied = report.count(|r| matches!(r, StepResult::Applied { .. }));
-    if applied != entries || report.stopped.is_some() {
-        return Err(format!(
-            "only {applied} of {entries} applied ({:?})",
-            report.stopped
-        ));
-    }
-    let requests = up.stats().await?["requests"].as_u64().unwrap_or(0);
-    drop(up);
-
-    // (b) The upstream's own time for the same writes: a fresh copy of the practice, the
-    // same bodies, plain POSTs one after the other.
-    let plain = plain_posts(&practice, now, &bodies, false).await?;
-    // (c) The same, each POST conditional (If-None-Exist on its identifier), as any client
-    // that must never create a duplicate has to send them: the floor for exactly-once.
-    let conditional = plain_posts(&practice, now, &bodies, true).await?;
+    let (lifeboat, plain, conditional) = (
+        median(&mut lifeboat),
+        median(&mut plain),
+        median(&mut conditional),
+    );
     let row = |what: &str, d: Duration| {
         println!(
             "{what:<52} {:>7.2} s  {:>5.2} ms each",
@@ -176,7 +192,7 @@ async fn run_in(dir: &std::path::Path, entries: usize, patients: usize) -> Resul
             d.as_secs_f64() * 1000.0 / entries as f64
         )
     };
-    println!();
+    println!("\nMedians of {ROUNDS} runs each:");
     row(
         &format!("Lifeboat: reconcile {entries} bookings ({requests} requests)"),
         lifeboat,
@@ -195,6 +211,13 @@ async fn run_in(dir: &std::path::Path, entries: usize, patients: usize) -> Resul
         lifeboat.as_secs_f64() / conditional.as_secs_f64()
     );
     Ok(())
+}
+
+const ROUNDS: usize = 3;
+
+fn median(runs: &mut [Duration]) -> Duration {
+    runs.sort_unstable();
+    runs[runs.len() / 2]
 }
 
 /// Sends `bodies` to a fresh upstream on `practice` with a plain HTTP client, one after the

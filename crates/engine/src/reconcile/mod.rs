@@ -595,7 +595,19 @@ impl Reconciler<'_> {
         if !observer.on(ReplayEvent::Planned { steps: steps.len() }) {
             return Err(ReconcileError::Interrupted);
         }
-        let upfront = Upfront::fetch(self.upstream, &steps).await?;
+        // The lines the report shows are read from the cache while the up-front checks are
+        // on their way (yielding now and then so each next request goes out promptly).
+        let (upfront, summaries) = tokio::join!(Upfront::fetch(self.upstream, &steps), async {
+            let mut lines = Vec::with_capacity(steps.len());
+            for (i, step) in steps.iter().enumerate() {
+                if i % 16 == 0 {
+                    tokio::task::yield_now().await;
+                }
+                lines.push(self.describe(step));
+            }
+            lines
+        });
+        let upfront = upfront?;
         let mut report = ReconcileReport {
             dry_run,
             ..ReconcileReport::default()
@@ -605,14 +617,13 @@ impl Reconciler<'_> {
         // request (see `apply`); any other step writes them first, as does the end of the
         // run or a stop.
         let mut pending = Vec::new();
-        for (index, step) in steps.iter().enumerate() {
+        for ((index, step), summary) in steps.iter().enumerate().zip(summaries) {
             if !observer.on(ReplayEvent::Applying { index, step }) {
                 return Err(ReconcileError::Interrupted);
             }
             if !matches!(step, Step::Book { .. }) || state.blocked_by(step).is_some() {
                 write_pending(self.store, &mut pending, self.now)?;
             }
-            let summary = self.describe(step);
             let result = if let Some(kind) = state.blocked_by(step) {
                 if dry_run {
                     StepResult::WouldConflict { kind }
