@@ -113,8 +113,11 @@ impl Practice {
     fn raw(&self, key: &CacheKey) -> rusqlite::Connection {
         let c = rusqlite::Connection::open(&self.cache).expect("open raw");
         let hex: String = key.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
-        c.execute_batch(&format!("PRAGMA key = \"x'{hex}'\";"))
-            .expect("key");
+        c.execute_batch(&format!(
+            "PRAGMA key = \"x'{hex}'\"; PRAGMA cipher_page_size = {};",
+            lifeboat_store::CIPHER_PAGE_SIZE
+        ))
+        .expect("key");
         c
     }
 }

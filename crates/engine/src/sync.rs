@@ -14,19 +14,19 @@
 //! Initial sync fetches the day's work first: schedules, slots and appointments, then the
 //! summaries of patients booked in the next few days, then everyone else.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use lifeboat_model::{CachedResource, Clock, ResourceKind};
-use lifeboat_store::{CacheKey, Store, StoreError, SyncState};
+use lifeboat_store::{CacheKey, CacheTx, Store, StoreError, SyncState};
 use lifeboat_upstream::{SearchPage, Upstream, UpstreamError};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::writer::{Writer, WriterGone};
+use crate::writer::{WriteError, Writer, WriterGone};
 
 /// The order types are fetched in: the day's appointment book first.
 const SYNC_ORDER: [ResourceKind; 14] = [
@@ -139,12 +139,33 @@ pub enum SyncError {
     Store(#[from] StoreError),
     #[error("sync stopped: the cache writer stopped unexpectedly")]
     WriterGone,
+    #[error("sync stopped: a page was not written to the cache: {0}")]
+    NotWritten(String),
+}
+
+impl From<WriteError> for SyncError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Store(e) => Self::Store(e),
+            WriteError::Group(why) => Self::NotWritten(why),
+        }
+    }
 }
 
 impl From<WriterGone> for SyncError {
     fn from(_: WriterGone) -> Self {
         Self::WriterGone
     }
+}
+
+/// Records how a run ended: the data's new "as of" time, or the error.
+fn record_outcome(store: &mut Store, outcome: &(&str, String)) -> Result<(), StoreError> {
+    let tx = store.transaction()?;
+    tx.set_setting(outcome.0, &outcome.1)?;
+    if outcome.0 == DATA_AS_OF {
+        tx.set_setting(LAST_ERROR, "")?;
+    }
+    tx.commit()
 }
 
 /// Runs syncs of one cache against one upstream.
@@ -200,24 +221,25 @@ impl Syncer {
             writer,
             progress,
             window: self.window(),
+            in_flight: std::sync::Mutex::default(),
         };
         let result = run.all_kinds().await;
         let outcome = match &result {
             Ok(_) => (DATA_AS_OF, ts(as_of)),
             Err(e) => (LAST_ERROR, format!("{} {e}", ts(as_of))),
         };
-        let recorded = run
+        let sent = outcome.clone();
+        let recorded = match run
             .writer
-            .run(move |store: &mut Store| {
-                let tx = store.transaction()?;
-                tx.set_setting(outcome.0, &outcome.1)?;
-                if outcome.0 == DATA_AS_OF {
-                    tx.set_setting(LAST_ERROR, "")?;
-                }
-                tx.commit()
-            })
-            .await;
-        if !matches!(recorded, Ok(Ok(()))) {
+            .run(move |store: &mut Store| record_outcome(store, &sent))
+            .await
+        {
+            Ok(recorded) => recorded,
+            // The writer stopped on a failed write: record why on a connection of our own.
+            Err(WriterGone) => Store::open(&self.db, &self.key)
+                .and_then(|mut store| record_outcome(&mut store, &outcome)),
+        };
+        if recorded.is_err() {
             tracing::warn!("could not record the sync outcome in the cache");
         }
         Ok(SyncReport {
@@ -273,18 +295,64 @@ struct Run<'a> {
     writer: Writer,
     progress: Option<mpsc::UnboundedSender<SyncProgress>>,
     window: Window,
+    /// Pages handed to the writer and not yet known to be committed, oldest first. They
+    /// may still be landing while the next type downloads; the run waits for all of them
+    /// before it counts as finished.
+    in_flight: std::sync::Mutex<VecDeque<InFlight>>,
 }
 
-/// What a page write changed.
-struct PageOutcome {
-    state: SyncState,
-    written: u64,
-    rejected: u64,
+async fn fetch(
+    upstream: &Upstream,
+    kind: ResourceKind,
+    url: &str,
+) -> Result<SearchPage, SyncError> {
+    upstream
+        .search_page(url)
+        .await
+        .map_err(|source| SyncError::Upstream { kind, source })
+}
+
+/// A page being downloaded on its own task, so the upstream serves it while the page
+/// before is parsed; abandoned (the request dropped) if the sync stops first.
+struct Prefetch(tokio::task::JoinHandle<Result<SearchPage, SyncError>>);
+
+impl Prefetch {
+    fn start(upstream: Arc<Upstream>, kind: ResourceKind, url: String) -> Self {
+        Self(tokio::spawn(
+            async move { fetch(&upstream, kind, &url).await },
+        ))
+    }
+
+    async fn page(mut self) -> Result<SearchPage, SyncError> {
+        match (&mut self.0).await {
+            Ok(page) => page,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.0.abort(); // nothing to do if it has finished
+    }
+}
+
+/// Pages downloaded ahead of the writer: enough to keep it busy and let it commit several
+/// at once; each holds at most a page of parsed resources in memory.
+const AHEAD: usize = 4;
+
+/// A page handed to the writer: its commit, and the progress it completes.
+struct InFlight {
+    committed: oneshot::Receiver<Result<(), WriteError>>,
+    kind: ResourceKind,
+    pass: PassKind,
+    done: u64,
+    total: Option<u64>,
 }
 
 impl Run<'_> {
     async fn all_kinds(&self) -> Result<Vec<(ResourceKind, PassKind, KindReport)>, SyncError> {
-        let states = self.writer.run(|s: &mut Store| s.sync_states()).await??;
+        let states = self.after_pages(|s: &mut Store| s.sync_states()).await??;
         let mut kinds = Vec::new();
         for kind in SYNC_ORDER {
             let state = states.iter().find(|s| s.kind == kind).cloned();
@@ -302,15 +370,8 @@ impl Run<'_> {
                 kinds.push(self.priority().await?);
             }
         }
+        while self.land_oldest().await? {}
         Ok(kinds)
-    }
-
-    async fn fetch(&self, kind: ResourceKind, url: &str) -> Result<SearchPage, SyncError> {
-        self.syncer
-            .upstream
-            .search_page(url)
-            .await
-            .map_err(|source| SyncError::Upstream { kind, source })
     }
 
     fn report(&self, kind: ResourceKind, pass: PassKind, done: u64, total: Option<u64>) {
@@ -324,30 +385,30 @@ impl Run<'_> {
         }
     }
 
-    /// Pages from `url` to the end, each page written with `state` advanced; downloads
-    /// the next page while the writer stores the last. Returns the final state.
+    /// Pages from `url` to the end, each page written with `state` advanced. Downloading
+    /// runs ahead of the writer by up to `AHEAD` pages (which the writer may then commit
+    /// together), across types too: the last pages may still be landing when this returns
+    /// the final state (see `land_oldest`).
     async fn pages(
         &self,
         kind: ResourceKind,
         pass: PassKind,
-        mut url: String,
+        url: String,
         mut state: SyncState,
         persist: bool,
         report: &mut KindReport,
     ) -> Result<SyncState, SyncError> {
-        let mut pending: Option<oneshot::Receiver<Result<PageOutcome, StoreError>>> = None;
         let now = self.syncer.clock.now();
-        loop {
-            let page = self.fetch(kind, &url).await?;
+        let mut fetching = Some(Prefetch::start(self.syncer.upstream.clone(), kind, url));
+        while let Some(download) = fetching.take() {
+            let page = download.page().await?;
+            // The next page downloads while this one is parsed and handed to the writer.
+            fetching = page
+                .next
+                .clone()
+                .map(|next| Prefetch::start(self.syncer.upstream.clone(), kind, next));
             report.requests += 1;
             report.fetched += page.resources.len() as u64;
-            if let Some(done) = pending.take() {
-                let outcome = done.await.map_err(|_| SyncError::WriterGone)??;
-                report.written += outcome.written;
-                report.rejected += outcome.rejected;
-                state = outcome.state;
-                self.report(kind, pass, state.done, state.total);
-            }
             if state.started_at.is_none() {
                 // The upstream's clock, so the checkpoint never depends on ours.
                 state.started_at = Some(page.server_time.unwrap_or(now));
@@ -357,32 +418,70 @@ impl Run<'_> {
             }
             let next = page.next.clone();
             let parsed = parse_page(kind, &page.resources);
-            let mut job_state = state.clone();
-            job_state.next_url = next.clone();
+            state.next_url = next.clone();
             if next.is_none() && persist {
-                job_state.phase = PHASE_COMPLETE.to_string();
-                job_state.completed_at = Some(now);
+                state.phase = PHASE_COMPLETE.to_string();
+                state.completed_at = Some(now);
             }
-            pending = Some(
-                self.writer
-                    .submit(move |store: &mut Store| {
-                        write_page(store, kind, parsed, job_state, now, persist)
-                    })
-                    .await?,
-            );
-            match next {
-                Some(n) => url = n,
-                None => break,
+            let (valid, refused) = advance(&mut state, &parsed);
+            let checkpoint = state.clone();
+            let committed = self
+                .writer
+                .submit_in_transaction(move |tx: &CacheTx<'_>| {
+                    write_page(tx, kind, parsed, &checkpoint, now, persist)
+                })
+                .await?;
+            // Counted now: if the write fails the whole sync fails with it.
+            report.written += valid;
+            report.rejected += refused;
+            self.in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push_back(InFlight {
+                    committed,
+                    kind,
+                    pass,
+                    done: state.done,
+                    total: state.total,
+                });
+            while self.pages_in_flight() > AHEAD {
+                self.land_oldest().await?;
             }
-        }
-        if let Some(done) = pending {
-            let outcome = done.await.map_err(|_| SyncError::WriterGone)??;
-            report.written += outcome.written;
-            report.rejected += outcome.rejected;
-            state = outcome.state;
-            self.report(kind, pass, state.done, state.total);
         }
         Ok(state)
+    }
+
+    /// Waits for the oldest page in flight to be committed, and reports it. Returns false
+    /// if none was in flight.
+    async fn land_oldest(&self) -> Result<bool, SyncError> {
+        let oldest = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front();
+        let Some(page) = oldest else {
+            return Ok(false);
+        };
+        page.committed.await.map_err(|_| SyncError::WriterGone)??;
+        self.report(page.kind, page.pass, page.done, page.total);
+        Ok(true)
+    }
+
+    /// Runs `f` on the writer once every page in flight has landed: a failed page is
+    /// reported as itself, and nothing after it (a checkpoint, a removal) is written.
+    async fn after_pages<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> T + Send + 'static,
+    ) -> Result<T, SyncError> {
+        while self.land_oldest().await? {}
+        Ok(self.writer.run(f).await?)
+    }
+
+    fn pages_in_flight(&self) -> usize {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     async fn initial(
@@ -435,13 +534,12 @@ impl Run<'_> {
             total: None,
             ..end
         };
-        self.writer
-            .run(move |store: &mut Store| {
-                let tx = store.transaction()?;
-                tx.save_sync_state(&final_state)?;
-                tx.commit()
-            })
-            .await??;
+        self.after_pages(move |store: &mut Store| {
+            let tx = store.transaction()?;
+            tx.save_sync_state(&final_state)?;
+            tx.commit()
+        })
+        .await??;
         report.requests += self.extend_window(kind, &mut report).await?;
         Ok(report)
     }
@@ -459,8 +557,7 @@ impl Run<'_> {
         }
         let key = window_key(kind);
         let fetched_to = self
-            .writer
-            .run(move |store: &mut Store| store.setting(&key))
+            .after_pages(move |store: &mut Store| store.setting(&key))
             .await??
             .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
             .map(|t| t.with_timezone(&Utc));
@@ -477,8 +574,7 @@ impl Run<'_> {
         }
         let from = self.window.from;
         report.removed += self
-            .writer
-            .run(move |store: &mut Store| {
+            .after_pages(move |store: &mut Store| {
                 let tx = store.transaction()?;
                 let n = tx.remove_starting_before(kind, from)?;
                 tx.commit()?;
@@ -494,13 +590,12 @@ impl Run<'_> {
             return Ok(());
         }
         let (key, to) = (window_key(kind), ts(self.window.to));
-        self.writer
-            .run(move |store: &mut Store| {
-                let tx = store.transaction()?;
-                tx.set_setting(&key, &to)?;
-                tx.commit()
-            })
-            .await??;
+        self.after_pages(move |store: &mut Store| {
+            let tx = store.transaction()?;
+            tx.set_setting(&key, &to)?;
+            tx.commit()
+        })
+        .await??;
         Ok(())
     }
 
@@ -518,7 +613,7 @@ impl Run<'_> {
             .syncer
             .search_url_sized(kind, self.window, "&_elements=id", count);
         loop {
-            let page = self.fetch(kind, &url).await?;
+            let page = fetch(&self.syncer.upstream, kind, &url).await?;
             report.requests += 1;
             for raw in &page.resources {
                 if let Some(id) = resource_id(raw) {
@@ -538,8 +633,7 @@ impl Run<'_> {
         }
         let window = self.window;
         let removed = self
-            .writer
-            .run(move |store: &mut Store| {
+            .after_pages(move |store: &mut Store| {
                 let cached = match kind {
                     ResourceKind::Slot | ResourceKind::Appointment => {
                         store.ids_starting_between(kind, window.from, window.to)?
@@ -564,8 +658,7 @@ impl Run<'_> {
         let now = self.syncer.clock.now();
         let until = now + chrono::Duration::days(self.syncer.settings.priority_days);
         let ids = self
-            .writer
-            .run(move |store: &mut Store| store.patients_booked_between(now, until))
+            .after_pages(move |store: &mut Store| store.patients_booked_between(now, until))
             .await??;
         let mut report = KindReport::default();
         for chunk in ids.chunks(50) {
@@ -615,8 +708,6 @@ fn resource_id(raw: &RawValue) -> Option<String> {
     serde_json::from_str::<IdOnly>(raw.get()).ok()?.id
 }
 
-/// Writes one page in one transaction: every well-formed resource, a rejection record for
-/// each malformed one, and (when `persist`) the type's sync state. All or nothing.
 /// One resource of a page, parsed and validated (off the writer thread, so parsing the
 /// next page overlaps with writing this one).
 enum Arrived {
@@ -641,37 +732,23 @@ fn parse_page(kind: ResourceKind, resources: &[Box<RawValue>]) -> Vec<Arrived> {
         .collect()
 }
 
-fn write_page(
-    store: &mut Store,
-    kind: ResourceKind,
-    page: Vec<Arrived>,
-    mut state: SyncState,
-    now: DateTime<Utc>,
-    persist: bool,
-) -> Result<PageOutcome, StoreError> {
-    let tx = store.transaction()?;
-    let (mut written, mut rejected) = (0u64, 0u64);
-    let mut max_seen = state.high_water;
-    // A resource refused before that now arrives well-formed is no longer a rejection.
-    let had_rejections = tx.has_rejections(kind)?;
-    for arrived in page {
-        match arrived {
-            Arrived::Valid(r) => {
-                tx.upsert_resource(&r, now)?;
-                if had_rejections {
-                    tx.clear_rejection(kind, &r.id)?;
-                }
-                max_seen = max_seen.max(Some(r.last_updated));
-                written += 1;
-            }
-            Arrived::Refused { id, reason } => {
-                tracing::warn!(%kind, %reason, "refused a resource from the upstream");
-                tx.record_rejection(kind, &id, &reason, now)?;
-                rejected += 1;
-            }
-        }
-    }
-    state.done += written + rejected;
+/// Moves `state` past a parsed page (the page's checkpoint): resources done, and the
+/// `_lastUpdated` high-water mark. Returns the page's (valid, refused) counts.
+fn advance(state: &mut SyncState, page: &[Arrived]) -> (u64, u64) {
+    let valid = page
+        .iter()
+        .filter(|a| matches!(a, Arrived::Valid(_)))
+        .count() as u64;
+    let refused = page.len() as u64 - valid;
+    let max_seen = page
+        .iter()
+        .filter_map(|a| match a {
+            Arrived::Valid(r) => Some(r.last_updated),
+            Arrived::Refused { .. } => None,
+        })
+        .max()
+        .max(state.high_water);
+    state.done += valid + refused;
     state.high_water = if state.phase == PHASE_COMPLETE && state.next_url.is_none() {
         // Pass finished: the checkpoint may not pass the pass's start on the upstream's
         // clock, or a change made while we paged could fall behind it.
@@ -682,13 +759,38 @@ fn write_page(
     } else {
         max_seen
     };
-    if persist {
-        tx.save_sync_state(&state)?;
+    (valid, refused)
+}
+
+/// Writes one page in the writer's transaction: every well-formed resource, a rejection
+/// record for each malformed one, and (when `persist`) the page's checkpoint, so the page
+/// and its checkpoint commit together or not at all.
+fn write_page(
+    tx: &CacheTx<'_>,
+    kind: ResourceKind,
+    page: Vec<Arrived>,
+    checkpoint: &SyncState,
+    now: DateTime<Utc>,
+    persist: bool,
+) -> Result<(), StoreError> {
+    // A resource refused before that now arrives well-formed is no longer a rejection.
+    let had_rejections = tx.has_rejections(kind)?;
+    for arrived in page {
+        match arrived {
+            Arrived::Valid(r) => {
+                tx.upsert_resource(&r, now)?;
+                if had_rejections {
+                    tx.clear_rejection(kind, &r.id)?;
+                }
+            }
+            Arrived::Refused { id, reason } => {
+                tracing::warn!(%kind, %reason, "refused a resource from the upstream");
+                tx.record_rejection(kind, &id, &reason, now)?;
+            }
+        }
     }
-    tx.commit()?;
-    Ok(PageOutcome {
-        state,
-        written,
-        rejected,
-    })
+    if persist {
+        tx.save_sync_state(checkpoint)?;
+    }
+    Ok(())
 }

@@ -2,11 +2,32 @@
 //! connection and runs jobs in the order they are sent, so downloading the next page
 //! overlaps with parsing and writing the last one. Readers elsewhere use their own
 //! connections (WAL), so a sync never blocks them.
+//!
+//! Page writes are grouped: when the writer falls behind, the page jobs already waiting are
+//! written in one transaction (each with its checkpoint, so the last committed checkpoint
+//! still names exactly what is in the cache). Random upstream ids scatter every page over
+//! the same index pages; one commit for several pages writes and encrypts those once. After
+//! a failed group the writer stops, so no later page can commit past a lost one.
 
-use lifeboat_store::Store;
+use lifeboat_store::{CacheTx, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
-type Job = Box<dyn FnOnce(&mut Store) + Send>;
+/// Jobs that may wait for the writer: enough for the download to run ahead and for groups
+/// to form, while holding only a few parsed pages in memory.
+const QUEUE: usize = 8;
+
+type StoreJob = Box<dyn FnOnce(&mut Store) + Send>;
+/// Runs inside a group's transaction; returns why it failed (if it did) and what to report
+/// once the group has committed or been rolled back.
+type TxJob = Box<dyn FnOnce(&CacheTx<'_>) -> (Option<String>, Report) + Send>;
+type Report = Box<dyn FnOnce(Result<(), &str>) + Send>;
+
+enum Job {
+    /// Runs alone, with the whole store (reads, or its own transaction).
+    Store(StoreJob),
+    /// Runs in a transaction shared with the other transaction jobs waiting beside it.
+    Tx(TxJob),
+}
 
 pub(crate) struct Writer {
     jobs: mpsc::Sender<Job>,
@@ -16,41 +37,192 @@ pub(crate) struct Writer {
 #[derive(Debug)]
 pub(crate) struct WriterGone;
 
+/// Why a transaction job's work is not in the cache.
+#[derive(Debug)]
+pub(crate) enum WriteError {
+    /// The job itself failed.
+    Store(StoreError),
+    /// Another job of its group failed, or the group's commit did: all of it was rolled back.
+    Group(String),
+}
+
 impl Writer {
     pub(crate) fn spawn(mut store: Store) -> Self {
-        // Two jobs queued at most: enough to overlap download and write, bounded memory.
-        let (jobs, mut rx) = mpsc::channel::<Job>(2);
+        let (jobs, mut rx) = mpsc::channel::<Job>(QUEUE);
         std::thread::Builder::new()
             .name("lifeboat-cache-writer".into())
             .spawn(move || {
-                while let Some(job) = rx.blocking_recv() {
-                    job(&mut store);
+                let mut next = rx.blocking_recv();
+                while let Some(job) = next.take() {
+                    match job {
+                        Job::Store(f) => f(&mut store),
+                        Job::Tx(first) => {
+                            let mut group = vec![first];
+                            while let Ok(job) = rx.try_recv() {
+                                match job {
+                                    Job::Tx(f) => group.push(f),
+                                    other => {
+                                        next = Some(other);
+                                        break;
+                                    }
+                                }
+                            }
+                            if !run_group(&mut store, group) {
+                                // Nothing queued after a failed write may land (a later
+                                // page's checkpoint would skip the lost one): stop, and
+                                // every waiting job learns the writer has gone.
+                                break;
+                            }
+                        }
+                    }
+                    if next.is_none() {
+                        next = rx.blocking_recv();
+                    }
                 }
             })
             .expect("the cache writer thread can be started");
         Self { jobs }
     }
 
-    /// Queues `f`; its result arrives on the returned receiver once it has run.
+    /// Queues `f` to run alone with the store; its result arrives on the returned receiver.
     pub(crate) async fn submit<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> T + Send + 'static,
     ) -> Result<oneshot::Receiver<T>, WriterGone> {
         let (tx, rx) = oneshot::channel();
-        self.jobs
-            .send(Box::new(move |store: &mut Store| {
-                let _ = tx.send(f(store));
-            }))
-            .await
-            .map_err(|_| WriterGone)?;
+        self.send(Job::Store(Box::new(move |store: &mut Store| {
+            let _ = tx.send(f(store));
+        })))
+        .await?;
         Ok(rx)
     }
 
-    /// Runs `f` and waits for its result.
+    /// Runs `f` alone and waits for its result.
     pub(crate) async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> T + Send + 'static,
     ) -> Result<T, WriterGone> {
         self.submit(f).await?.await.map_err(|_| WriterGone)
+    }
+
+    /// Queues `f` to run in a transaction, shared with the transaction jobs queued beside
+    /// it. Its result arrives once that transaction has committed; if any job of the group
+    /// fails, or the commit does, the whole group is rolled back and every job of it gets
+    /// an error.
+    pub(crate) async fn submit_in_transaction<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&CacheTx<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<oneshot::Receiver<Result<T, WriteError>>, WriterGone> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Tx(Box::new(move |cache: &CacheTx<'_>| {
+            let result = f(cache);
+            let failure = result.as_ref().err().map(ToString::to_string);
+            let report: Report = Box::new(move |group: Result<(), &str>| {
+                let _ = tx.send(match (result, group) {
+                    (Err(e), _) => Err(WriteError::Store(e)),
+                    (Ok(v), Ok(())) => Ok(v),
+                    (Ok(_), Err(why)) => Err(WriteError::Group(why.to_string())),
+                });
+            });
+            (failure, report)
+        })))
+        .await?;
+        Ok(rx)
+    }
+
+    async fn send(&self, job: Job) -> Result<(), WriterGone> {
+        self.jobs.send(job).await.map_err(|_| WriterGone)
+    }
+}
+
+/// Runs a group of transaction jobs in one transaction, commits it if every job succeeded
+/// (else rolls it back), and reports the outcome to each job. Returns whether it committed.
+fn run_group(store: &mut Store, group: Vec<TxJob>) -> bool {
+    let tx = match store.transaction() {
+        Ok(tx) => tx,
+        Err(e) => {
+            // Nothing can run; dropping the jobs tells each waiting side the writer failed.
+            tracing::warn!(error = %e, "the cache writer could not start a transaction");
+            return false;
+        }
+    };
+    let mut reports = Vec::with_capacity(group.len());
+    let mut failure = None;
+    for job in group {
+        // Every job runs (even after one failed: the transaction is rolled back anyway),
+        // so each gets its own answer.
+        let (failed, report) = job(&tx);
+        failure = failure.or(failed);
+        reports.push(report);
+    }
+    let outcome = match failure {
+        Some(why) => {
+            drop(tx); // rolls back
+            Err(why)
+        }
+        None => tx.commit().map_err(|e| e.to_string()),
+    };
+    for report in reports {
+        report(outcome.as_ref().map(|_| ()).map_err(String::as_str));
+    }
+    outcome.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lifeboat_store::CacheKey;
+
+    fn store(dir: &tempfile::TempDir) -> Store {
+        Store::open(dir.path().join("cache.db"), &CacheKey::from_bytes([3; 32])).unwrap()
+    }
+
+    fn set(key: &'static str) -> impl FnOnce(&CacheTx<'_>) -> Result<(), StoreError> {
+        move |tx: &CacheTx<'_>| tx.set_setting(key, "written")
+    }
+
+    #[tokio::test]
+    async fn waiting_writes_commit_together_and_each_is_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = Writer::spawn(store(&dir));
+        let mut answers = Vec::new();
+        for key in ["a", "b", "c", "d"] {
+            answers.push(writer.submit_in_transaction(set(key)).await.unwrap());
+        }
+        for answer in answers {
+            answer.await.unwrap().unwrap();
+        }
+        let check = store(&dir);
+        for key in ["a", "b", "c", "d"] {
+            assert_eq!(check.setting(key).unwrap().as_deref(), Some("written"));
+        }
+    }
+
+    #[tokio::test]
+    async fn nothing_queued_after_a_failed_write_lands() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = Writer::spawn(store(&dir));
+        let before = writer.submit_in_transaction(set("before")).await.unwrap();
+        let failing = writer
+            .submit_in_transaction(|tx: &CacheTx<'_>| {
+                // Half its work done, then a failure (as a full disk would give).
+                tx.set_setting("failing", "half")?;
+                Err::<(), _>(StoreError::SchemaTooNew { found: 9, known: 4 })
+            })
+            .await
+            .unwrap();
+        // A job queued behind the failure (it cannot share its transaction) never runs:
+        // the writer has stopped.
+        assert!(writer.run(|_: &mut Store| ()).await.is_err());
+        let after = writer.submit_in_transaction(set("after")).await;
+
+        let _ = before.await;
+        assert!(matches!(failing.await, Ok(Err(WriteError::Store(_)))));
+        if let Ok(after) = after {
+            assert!(!matches!(after.await, Ok(Ok(()))));
+        }
+        let check = store(&dir);
+        assert_eq!(check.setting("failing").unwrap(), None);
+        assert_eq!(check.setting("after").unwrap(), None);
     }
 }

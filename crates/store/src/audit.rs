@@ -925,8 +925,11 @@ mod tests {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        raw.execute_batch(&format!("PRAGMA key = \"x'{hex}'\";"))
-            .unwrap();
+        raw.execute_batch(&format!(
+            "PRAGMA key = \"x'{hex}'\"; PRAGMA cipher_page_size = {};",
+            crate::CIPHER_PAGE_SIZE
+        ))
+        .unwrap();
         (dir, store, raw)
     }
 

@@ -1,7 +1,7 @@
 //! `lifeboat bench sync`: initial sync of a generated practice against the test upstream,
 //! beside a plain client downloading exactly the same pages from the same kind of server
-//! (each on a freshly started server, so neither gains from the other's warm caches), and
-//! an incremental sync after 100 changes.
+//! (each on a freshly started server, so neither gains from the other's warm caches; three
+//! runs of each, medians compared), and an incremental sync after 100 changes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,6 +41,24 @@ async fn lifeboat_sync(
     Ok((t0.elapsed(), t.fetched, t.requests))
 }
 
+const ROUNDS: usize = 3;
+
+fn median(runs: &mut [Duration]) -> Duration {
+    runs.sort_unstable();
+    runs.get(runs.len() / 2).copied().unwrap_or_default()
+}
+
+/// This process's CPU time so far (user + system, every thread), from /proc where there
+/// is one.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses): utime is the 12th, stime
+    // the 13th, in clock ticks (100 a second on Linux).
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
 pub fn run(patients: usize, page_size: u32) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let practice = dir.path().join("practice");
@@ -70,30 +88,51 @@ pub fn run(patients: usize, page_size: u32) -> Result<(), String> {
             .collect();
         drop(up);
 
-        // 2. A plain client downloads the same pages (bodies read, nothing parsed or stored).
-        let up = TestUpstream::start(&practice)?;
-        let http = reqwest::Client::new();
-        let t0 = Instant::now();
+        // 2. Each side ROUNDS times, each run on a freshly started server: a plain client
+        // downloading the same pages (bodies read, nothing parsed or stored), and Lifeboat's
+        // initial sync into a new cache. Medians are compared; Lifeboat's own CPU time (all
+        // its threads) is shown beside its wall time.
+        let mut plain = Vec::new();
+        let mut lifeboat = Vec::new();
+        let mut cpu = Vec::new();
         let mut bytes = 0usize;
-        for path in &paths {
-            let body = http
-                .get(format!("{}{path}", up.root))
-                .header("Accept", "application/fhir+json")
-                .send()
-                .await
-                .map_err(|e| e.to_string())?
-                .bytes()
-                .await
-                .map_err(|e| e.to_string())?;
-            bytes += body.len();
-        }
-        let plain = t0.elapsed();
-        drop(up);
+        let (mut fetched, mut requests) = (0, 0);
+        let mut last = None;
+        for round in 0..ROUNDS {
+            let up = TestUpstream::start(&practice)?;
+            let http = reqwest::Client::new();
+            let t0 = Instant::now();
+            bytes = 0;
+            for path in &paths {
+                let body = http
+                    .get(format!("{}{path}", up.root))
+                    .header("Accept", "application/fhir+json")
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .bytes()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                bytes += body.len();
+            }
+            plain.push(t0.elapsed());
+            drop(up);
 
-        // 3. Lifeboat's initial sync on a fresh server, then 100 changes and an incremental sync.
-        let up = TestUpstream::start(&practice)?;
-        let db = dir.path().join("bench.db");
-        let (initial, fetched, requests) = lifeboat_sync(&up, &db, page_size).await?;
+            let up = TestUpstream::start(&practice)?;
+            let db = dir.path().join(format!("bench-{round}.db"));
+            let cpu0 = process_cpu();
+            let (initial, f, r) = lifeboat_sync(&up, &db, page_size).await?;
+            cpu.push(process_cpu().zip(cpu0).map(|(b, a)| b.saturating_sub(a)));
+            lifeboat.push(initial);
+            (fetched, requests) = (f, r);
+            last = Some((up, db));
+        }
+        let (up, db) = last.ok_or("no rounds")?;
+        let plain = median(&mut plain);
+        let initial = median(&mut lifeboat);
+        let cpu = median(&mut cpu.into_iter().flatten().collect::<Vec<_>>());
+
+        // 3. 100 changes upstream, then an incremental sync of the last round's cache.
         let (_, bundle) = up.fhir(reqwest::Method::GET, "Patient?_count=100", None).await?;
         let mut changed = 0;
         for e in bundle["entry"].as_array().ok_or("no patients")? {
@@ -109,8 +148,9 @@ pub fn run(patients: usize, page_size: u32) -> Result<(), String> {
         let (incremental, inc_fetched, inc_requests) = lifeboat_sync(&up, &db, page_size).await?;
 
         println!("\nPages of {page_size}: {} requests, {:.1} MiB", paths.len(), bytes as f64 / 1048576.0);
+        println!("Medians of {ROUNDS} runs each, every run on a freshly started server:");
         println!("Plain download of the same pages:     {:>8.2} s", plain.as_secs_f64());
-        println!("Lifeboat initial sync ({fetched} resources, {requests} requests): {:>8.2} s", initial.as_secs_f64());
+        println!("Lifeboat initial sync ({fetched} resources, {requests} requests): {:>8.2} s (Lifeboat's CPU: {:.2} s)", initial.as_secs_f64(), cpu.as_secs_f64());
         println!("Ratio (target <= 1.15):               {:>8.2}", initial.as_secs_f64() / plain.as_secs_f64());
         println!(
             "Incremental sync after {changed} changes: {:.2} s ({inc_fetched} resources fetched in {inc_requests} requests)",
