@@ -165,7 +165,8 @@ fn record_outcome(store: &mut Store, outcome: &(&str, String)) -> Result<(), Sto
     if outcome.0 == DATA_AS_OF {
         tx.set_setting(LAST_ERROR, "")?;
     }
-    tx.commit()
+    tx.commit()?;
+    store.checkpoint()
 }
 
 /// Runs syncs of one cache against one upstream.

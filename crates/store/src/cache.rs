@@ -205,20 +205,68 @@ impl<'a> CacheTx<'a> {
         .into_iter()
         .chain(cols.into_iter().map(|(_, v)| v))
         .collect();
+        let before = self.indexed_names(r.kind, &r.id)?;
         self.tx
             .prepare_cached(&sql)?
             .execute(rusqlite::params_from_iter(values))?;
+        let after = self.indexed_names(r.kind, &r.id)?;
+        if before != after {
+            self.reindex_names(before.as_ref(), after.as_ref())?;
+        }
         Ok(())
     }
 
     /// Removes a resource the upstream no longer has. Returns whether it was cached.
     pub fn remove_resource(&self, kind: ResourceKind, id: &str) -> Result<bool> {
+        let before = self.indexed_names(kind, id)?;
         let sql = format!("DELETE FROM {} WHERE {}", table(kind), key_clause(kind));
         let n = self
             .tx
             .prepare_cached(&sql)?
             .execute(params![id, kind.as_str()])?;
+        self.reindex_names(before.as_ref(), None)?;
         Ok(n > 0)
+    }
+
+    /// A patient's row key and names as the name index holds them (other kinds: none).
+    ///
+    /// The name index (FTS5, external content) is kept here rather than by triggers: a
+    /// trigger gives every patient write a savepoint of its own, and FTS5 writes its
+    /// pending index to disk at every savepoint, so a first sync wrote the index one
+    /// patient at a time. Plain single-row statements need no savepoint.
+    fn indexed_names(&self, kind: ResourceKind, id: &str) -> Result<Option<(i64, String, String)>> {
+        if kind != ResourceKind::Patient {
+            return Ok(None);
+        }
+        Ok(self
+            .tx
+            .prepare_cached("SELECT pk, family, given FROM patient WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?)
+    }
+
+    /// Moves the name index from a patient's old names to the new (either may be absent).
+    fn reindex_names(
+        &self,
+        old: Option<&(i64, String, String)>,
+        new: Option<&(i64, String, String)>,
+    ) -> Result<()> {
+        if let Some((pk, family, given)) = old {
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO patient_name_fts (patient_name_fts, rowid, family, given)
+                     VALUES ('delete', ?1, ?2, ?3)",
+                )?
+                .execute(params![pk, family, given])?;
+        }
+        if let Some((pk, family, given)) = new {
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO patient_name_fts (rowid, family, given) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![pk, family, given])?;
+        }
+        Ok(())
     }
 
     /// Drops slots or appointments that start before `t` (out of the kept window).

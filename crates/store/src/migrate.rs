@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0002_accounts.sql"),
     include_str!("../../../migrations/0003_offline.sql"),
     include_str!("../../../migrations/0004_downtime_pack.sql"),
+    include_str!("../../../migrations/0005_patient_names_by_code.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -308,6 +308,49 @@ mod tests {
     }
 
     #[test]
+    fn a_renamed_or_removed_patient_is_found_by_the_names_they_have_now() {
+        let (_d, mut store) = practice();
+        let at = "2024-07-02T08:00:00Z".parse().unwrap();
+        let tx = store.transaction().unwrap();
+        // Margaret Smith marries; Alan Smithson's record is rewritten unchanged; Zoë Brontë
+        // leaves the practice.
+        tx.upsert_resource(
+            &patient("p2", &nhs("999000002"), "Okafor", "Margaret", "1958-07-01"),
+            at,
+        )
+        .unwrap();
+        tx.upsert_resource(
+            &patient("p3", &nhs("999000003"), "Smithson", "Alan", "1958-01-20"),
+            at,
+        )
+        .unwrap();
+        assert!(
+            tx.remove_resource(lifeboat_model::ResourceKind::Patient, "p4")
+                .unwrap()
+        );
+        tx.commit().unwrap();
+        assert_eq!(ids(&store, "okafor"), ["p2"]);
+        assert_eq!(ids(&store, "margaret"), ["p2"]);
+        assert!(!ids(&store, "smith").contains(&"p2".to_string()));
+        assert_eq!(ids(&store, "smithson"), ["p3"]);
+        assert!(ids(&store, "bronte").is_empty());
+        // The index holds exactly one entry per cached patient.
+        let entries: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM patient_name_fts_docsize", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(entries, 6);
+        store
+            .conn
+            .execute_batch(
+                "INSERT INTO patient_name_fts (patient_name_fts) VALUES ('integrity-check')",
+            )
+            .unwrap();
+    }
+
+    #[test]
     fn finds_by_nhs_number_with_or_without_spaces() {
         let (_d, store) = practice();
         let n = nhs("999000004");
