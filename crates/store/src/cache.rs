@@ -195,20 +195,20 @@ impl<'a> CacheTx<'a> {
                 .or_insert_with(|| upsert_sql(r.kind, &cols))
                 .clone()
         });
-        let values: Vec<Sql> = [
-            Sql::Text(r.id.clone()),
-            Sql::Text(r.version_id.clone()),
-            Sql::Text(ts(r.last_updated)),
-            Sql::Text(ts(synced_at)),
-            Sql::Text(r.raw.clone()),
+        let (last_updated, synced_at) = (ts(r.last_updated), ts(synced_at));
+        // Borrowed, not copied: the raw JSON is most of what a sync writes.
+        let values: Vec<&dyn rusqlite::ToSql> = [
+            &r.id as &dyn rusqlite::ToSql,
+            &r.version_id,
+            &last_updated,
+            &synced_at,
+            &r.raw,
         ]
         .into_iter()
-        .chain(cols.into_iter().map(|(_, v)| v))
+        .chain(cols.iter().map(|(_, v)| v as &dyn rusqlite::ToSql))
         .collect();
         let before = self.indexed_names(r.kind, &r.id)?;
-        self.tx
-            .prepare_cached(&sql)?
-            .execute(rusqlite::params_from_iter(values))?;
+        self.tx.prepare_cached(&sql)?.execute(values.as_slice())?;
         let after = self.indexed_names(r.kind, &r.id)?;
         if before != after {
             self.reindex_names(before.as_ref(), after.as_ref())?;
