@@ -2254,6 +2254,11 @@ async fn upstream_faults_mid_replay_leave_entries_retryable_and_a_rerun_finishes
         )
         .await
         .unwrap_or_else(|e| panic!("{what}: {e}"));
+        // The client has given up on a hung write: heal only once the server has seen it
+        // go, or healing would carry the abandoned write out.
+        up.until_nothing_hangs(std::time::Duration::from_secs(5))
+            .await
+            .unwrap();
         up.heal().await.unwrap();
         assert!(
             report.stopped.is_some(),

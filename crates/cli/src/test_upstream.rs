@@ -123,6 +123,23 @@ impl TestUpstream {
             .await
     }
 
+    /// Waits (up to `within`) until no request is held by `hang`: once a client has given
+    /// up, the server notices its closed connection a moment later. Healing before then
+    /// would answer, and so carry out, a request its client no longer waits for.
+    pub async fn until_nothing_hangs(&self, within: std::time::Duration) -> Result<(), String> {
+        let started = std::time::Instant::now();
+        loop {
+            let state = self.control(reqwest::Method::GET, "$fault", None).await?;
+            if state["hanging"].as_u64() == Some(0) {
+                return Ok(());
+            }
+            if started.elapsed() > within {
+                return Err(format!("requests still hanging after {within:?}: {state}"));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Back to normal service.
     pub async fn heal(&self) -> Result<Value, String> {
         self.fault(serde_json::json!({"mode": "none"})).await
