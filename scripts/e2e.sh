@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end tests of the real desktop app: builds the UI and the Tauri binary, then drives
 # the app in a real window under Xvfb through tauri-driver (WebDriver) against the real test
-# upstream, with a synthetic practice whose "today" is today. Screenshots and logs go to
+# upstream, with a synthetic practice anchored on tomorrow. Screenshots and logs go to
 # artifacts/e2e/. Installs what it needs first (Debian packages, tauri-driver, npm packages).
 #
 #   scripts/e2e.sh              # everything
@@ -42,7 +42,7 @@ if [ "${E2E_SKIP_BUILD:-}" != 1 ] || [ ! -x "$app" ]; then
     cargo test -p lifeboat-desktop --features custom-protocol --locked
 fi
 
-# ---- A practice for today, and the processes the tests need --------------------------------
+# ---- A practice for tomorrow, and the processes the tests need --------------------------------
 work="$(mktemp -d /tmp/lifeboat-e2e.XXXXXX)"
 pids=()
 cleanup() {
@@ -56,8 +56,11 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-say "Generating a practice anchored on today"
-cargo run -q -p lifeboat-fixtures --locked -- --out "$work/practice" --anchor today >/dev/null
+# Anchored on tomorrow (London), so the appointments the story changes (John Smith's 09:00 on
+# the first working day from the anchor) are ahead of the clock whatever time the tests run:
+# the core rightly refuses to change an appointment that has started.
+say "Generating a practice anchored on tomorrow"
+cargo run -q -p lifeboat-fixtures --locked -- --out "$work/practice" --anchor "$(TZ=Europe/London date -d tomorrow +%F)" >/dev/null
 
 free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 

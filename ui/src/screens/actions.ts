@@ -16,7 +16,7 @@ export function slotList(slots: SlotView[], pick: (s: SlotView) => void): { el: 
       'button',
       {
         class: 'lb-slot',
-        attrs: { type: 'button', 'data-testid': 'slot', 'data-slot-id': s.id },
+        attrs: { type: 'button', 'data-testid': 'slot', 'data-slot-id': s.id, 'data-start': s.start },
         on: {
           click: () => pick(s),
           keydown: (e) => {
