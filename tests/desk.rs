@@ -426,14 +426,7 @@ async fn the_day_list_and_summary_pack_print_every_booked_patient_in_time_order(
     ] {
         assert!(text.contains(expected), "{expected} missing:\n{text}");
     }
-    let positions: Vec<usize> = booked
-        .iter()
-        .map(|n| {
-            text.find(n.as_str())
-                .unwrap_or_else(|| panic!("{n} missing from the day list"))
-        })
-        .collect();
-    assert!(positions.windows(2).all(|w| w[0] < w[1]), "in time order");
+    assert_in_time_order(&text, &booked);
     assert_eq!(
         p.desk
             .summary_pack_pdf(today, Some(&gp.id))
@@ -456,6 +449,18 @@ async fn the_day_list_and_summary_pack_print_every_booked_patient_in_time_order(
     ] {
         assert!(pack.contains(section), "{section} missing");
     }
+}
+
+/// Every one of `booked` (NHS numbers as printed) appears in `text`, in that order.
+fn assert_in_time_order(text: &str, booked: &[String]) {
+    let positions: Vec<usize> = booked
+        .iter()
+        .map(|n| {
+            text.find(n.as_str())
+                .unwrap_or_else(|| panic!("{n} missing from the day list"))
+        })
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "in time order");
 }
 
 /// The NHS numbers booked on a day (every clinician), in time order, as printed.
@@ -508,14 +513,7 @@ async fn the_pack_is_prepared_each_evening_for_the_next_working_day_and_the_last
         .find(|k| k.kind == lifeboat_store::PackKind::SummaryPack)
         .unwrap();
     let text = pdf_text(&desk.saved_pack_pdf(day_list.id).unwrap());
-    let positions: Vec<usize> = booked
-        .iter()
-        .map(|n| {
-            text.find(n.as_str())
-                .unwrap_or_else(|| panic!("{n} missing"))
-        })
-        .collect();
-    assert!(positions.windows(2).all(|w| w[0] < w[1]), "in time order");
+    assert_in_time_order(&text, &booked);
     assert!(text.contains("data as of") && text.contains("CONFIDENTIAL"));
     assert_eq!(
         desk.saved_pack_pdf(summaries.id).unwrap_err().code,
