@@ -114,8 +114,8 @@ impl Practice {
         let c = rusqlite::Connection::open(&self.cache).expect("open raw");
         let hex: String = key.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
         c.execute_batch(&format!(
-            "PRAGMA key = \"x'{hex}'\"; PRAGMA cipher_page_size = {};",
-            lifeboat_store::CIPHER_PAGE_SIZE
+            "PRAGMA key = \"x'{hex}'\"; {}",
+            lifeboat_store::CIPHER.pragmas("main")
         ))
         .expect("key");
         c

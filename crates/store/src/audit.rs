@@ -926,8 +926,8 @@ mod tests {
             .map(|b| format!("{b:02x}"))
             .collect();
         raw.execute_batch(&format!(
-            "PRAGMA key = \"x'{hex}'\"; PRAGMA cipher_page_size = {};",
-            crate::CIPHER_PAGE_SIZE
+            "PRAGMA key = \"x'{hex}'\"; {}",
+            crate::CIPHER.pragmas("main")
         ))
         .unwrap();
         (dir, store, raw)
