@@ -165,8 +165,11 @@ async fn incremental_sync_brings_exactly_the_changes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_dropped_mid_run_resumes_to_the_same_cache() {
     let up = practice_upstream();
+    // Every page its own commit (as when the upstream is slower than the writer), so a stop
+    // after any page is a different point.
     let settings = SyncSettings {
         page_size: 60,
+        commit_every: std::time::Duration::ZERO,
         ..SyncSettings::default()
     };
     let reference = TempCache::new();

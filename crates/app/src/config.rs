@@ -222,6 +222,7 @@ impl Config {
             days_back: self.sync.days_back.max(0),
             days_ahead: self.sync.days_ahead.max(0),
             priority_days: self.sync.priority_days.max(0),
+            ..SyncSettings::default()
         }
     }
 }

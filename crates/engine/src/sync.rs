@@ -64,6 +64,9 @@ pub struct SyncSettings {
     pub days_ahead: i64,
     /// Patients booked within this many days get their summaries fetched first.
     pub priority_days: i64,
+    /// Pages arriving within this long of each other's transaction share it (see `writer`):
+    /// at most this much work is fetched again after a crash.
+    pub commit_every: std::time::Duration,
 }
 
 impl Default for SyncSettings {
@@ -73,6 +76,7 @@ impl Default for SyncSettings {
             days_back: 14,
             days_ahead: 42,
             priority_days: 3,
+            commit_every: std::time::Duration::from_millis(250),
         }
     }
 }
@@ -216,7 +220,7 @@ impl Syncer {
         let as_of = self.clock.now();
         let store = Store::open(&self.db, &self.key)?;
         store.relax_durability_for_refetchable_data()?;
-        let writer = Writer::spawn(store);
+        let writer = Writer::spawn(store, self.settings.commit_every);
         let run = Run {
             syncer: self,
             writer,
@@ -338,9 +342,10 @@ impl Drop for Prefetch {
     }
 }
 
-/// Pages downloaded ahead of the writer: enough to keep it busy and let it commit several
-/// at once; each holds at most a page of parsed resources in memory.
-const AHEAD: usize = 4;
+/// Pages handed to the writer and not yet committed: enough for the download never to wait
+/// on a group the writer holds open for more (see `writer`). Once the writer has run a
+/// page, what is left of it here is its answer, not its resources.
+const AHEAD: usize = 64;
 
 /// A page handed to the writer: its commit, and the progress it completes.
 struct InFlight {
@@ -371,7 +376,7 @@ impl Run<'_> {
                 kinds.push(self.priority().await?);
             }
         }
-        while self.land_oldest().await? {}
+        self.after_pages(|_: &mut Store| ()).await?;
         Ok(kinds)
     }
 
@@ -445,6 +450,7 @@ impl Run<'_> {
                     done: state.done,
                     total: state.total,
                 });
+            self.land_committed()?;
             while self.pages_in_flight() > AHEAD {
                 self.land_oldest().await?;
             }
@@ -468,14 +474,33 @@ impl Run<'_> {
         Ok(true)
     }
 
+    /// Reports the pages in flight that have already committed, oldest first, without
+    /// waiting for any.
+    fn land_committed(&self) -> Result<(), SyncError> {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(page) = in_flight.front_mut() {
+            let outcome = match page.committed.try_recv() {
+                Err(oneshot::error::TryRecvError::Empty) => return Ok(()),
+                Err(oneshot::error::TryRecvError::Closed) => Err(SyncError::WriterGone),
+                Ok(written) => written.map_err(SyncError::from),
+            };
+            let page = in_flight.pop_front().expect("the front page is there");
+            outcome?;
+            self.report(page.kind, page.pass, page.done, page.total);
+        }
+        Ok(())
+    }
+
     /// Runs `f` on the writer once every page in flight has landed: a failed page is
     /// reported as itself, and nothing after it (a checkpoint, a removal) is written.
+    /// (Queued first, `f` also ends the writer's open group, so the pages commit now.)
     async fn after_pages<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> T + Send + 'static,
     ) -> Result<T, SyncError> {
+        let answer = self.writer.submit(f).await?;
         while self.land_oldest().await? {}
-        Ok(self.writer.run(f).await?)
+        answer.await.map_err(|_| SyncError::WriterGone)
     }
 
     fn pages_in_flight(&self) -> usize {

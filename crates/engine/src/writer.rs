@@ -3,17 +3,22 @@
 //! overlaps with parsing and writing the last one. Readers elsewhere use their own
 //! connections (WAL), so a sync never blocks them.
 //!
-//! Page writes are grouped: when the writer falls behind, the page jobs already waiting are
-//! written in one transaction (each with its checkpoint, so the last committed checkpoint
+//! Page writes are grouped: a transaction stays open for the page jobs that arrive within
+//! `group_for` of its start (each with its checkpoint, so the last committed checkpoint
 //! still names exactly what is in the cache). Random upstream ids scatter every page over
-//! the same index pages; one commit for several pages writes and encrypts those once. After
-//! a failed group the writer stops, so no later page can commit past a lost one.
+//! the same index pages; one commit for several pages writes and encrypts those once. A
+//! job that needs the whole store ends the group at once (it commits first), and so does
+//! the sender going away. After a failed group the writer stops, so no later page can
+//! commit past a lost one.
+
+use std::sync::mpsc::{self, RecvTimeoutError, TrySendError};
+use std::time::{Duration, Instant};
 
 use lifeboat_store::{CacheTx, Store, StoreError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
-/// Jobs that may wait for the writer: enough for the download to run ahead and for groups
-/// to form, while holding only a few parsed pages in memory.
+/// Jobs that may wait for the writer: enough for the download to run ahead, while holding
+/// only a few parsed pages in memory.
 const QUEUE: usize = 8;
 
 type StoreJob = Box<dyn FnOnce(&mut Store) + Send>;
@@ -30,7 +35,7 @@ enum Job {
 }
 
 pub(crate) struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::SyncSender<Job>,
 }
 
 /// The writer thread went away (it panicked or its connection failed hard).
@@ -47,36 +52,28 @@ pub(crate) enum WriteError {
 }
 
 impl Writer {
-    pub(crate) fn spawn(mut store: Store) -> Self {
-        let (jobs, mut rx) = mpsc::channel::<Job>(QUEUE);
+    /// A writer over `store`; a group's transaction stays open `group_for` for more pages.
+    /// A crash loses at most that much work (fetched again on resume); a few commits a
+    /// second keep what a large sync writes again and again (index pages) to a few writes.
+    pub(crate) fn spawn(mut store: Store, group_for: Duration) -> Self {
+        let (jobs, rx) = mpsc::sync_channel::<Job>(QUEUE);
         std::thread::Builder::new()
             .name("lifeboat-cache-writer".into())
             .spawn(move || {
-                let mut next = rx.blocking_recv();
+                let mut next = rx.recv().ok();
                 while let Some(job) = next.take() {
                     match job {
                         Job::Store(f) => f(&mut store),
-                        Job::Tx(first) => {
-                            let mut group = vec![first];
-                            while let Ok(job) = rx.try_recv() {
-                                match job {
-                                    Job::Tx(f) => group.push(f),
-                                    other => {
-                                        next = Some(other);
-                                        break;
-                                    }
-                                }
-                            }
-                            if !run_group(&mut store, group) {
-                                // Nothing queued after a failed write may land (a later
-                                // page's checkpoint would skip the lost one): stop, and
-                                // every waiting job learns the writer has gone.
-                                break;
-                            }
-                        }
+                        Job::Tx(first) => match run_group(&mut store, first, &rx, group_for) {
+                            Some(after) => next = after,
+                            // Nothing queued after a failed write may land (a later page's
+                            // checkpoint would skip the lost one): stop, and every waiting
+                            // job learns the writer has gone.
+                            None => break,
+                        },
                     }
                     if next.is_none() {
-                        next = rx.blocking_recv();
+                        next = rx.recv().ok();
                     }
                 }
             })
@@ -130,30 +127,61 @@ impl Writer {
         Ok(rx)
     }
 
+    /// Queues `job`; when the queue is full, waits for room off the async threads.
     async fn send(&self, job: Job) -> Result<(), WriterGone> {
-        self.jobs.send(job).await.map_err(|_| WriterGone)
+        match self.jobs.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Disconnected(_)) => Err(WriterGone),
+            Err(TrySendError::Full(job)) => {
+                let jobs = self.jobs.clone();
+                tokio::task::spawn_blocking(move || jobs.send(job))
+                    .await
+                    .map_err(|_| WriterGone)?
+                    .map_err(|_| WriterGone)
+            }
+        }
     }
 }
 
-/// Runs a group of transaction jobs in one transaction, commits it if every job succeeded
-/// (else rolls it back), and reports the outcome to each job. Returns whether it committed.
-fn run_group(store: &mut Store, group: Vec<TxJob>) -> bool {
+/// Runs `first` and the transaction jobs arriving within `group_for` in one transaction,
+/// commits it if every job succeeded (else rolls it back), and reports the outcome to each
+/// job. Returns `None` if it did not commit, else the job that ended the group, if any.
+fn run_group(
+    store: &mut Store,
+    first: TxJob,
+    rx: &mpsc::Receiver<Job>,
+    group_for: Duration,
+) -> Option<Option<Job>> {
     let tx = match store.transaction() {
         Ok(tx) => tx,
         Err(e) => {
             // Nothing can run; dropping the jobs tells each waiting side the writer failed.
             tracing::warn!(error = %e, "the cache writer could not start a transaction");
-            return false;
+            return None;
         }
     };
-    let mut reports = Vec::with_capacity(group.len());
+    let until = Instant::now() + group_for;
+    let mut reports = Vec::new();
     let mut failure = None;
-    for job in group {
-        // Every job runs (even after one failed: the transaction is rolled back anyway),
-        // so each gets its own answer.
-        let (failed, report) = job(&tx);
-        failure = failure.or(failed);
+    let mut after = None;
+    let mut job = Some(first);
+    while let Some(run) = job.take() {
+        let (failed, report) = run(&tx);
         reports.push(report);
+        if failed.is_some() {
+            // The group is rolled back: nothing more joins it.
+            failure = failed;
+            break;
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match rx.recv_timeout(left) {
+            Ok(Job::Tx(f)) => job = Some(f),
+            Ok(other) => after = Some(other),
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
+        }
     }
     let outcome = match failure {
         Some(why) => {
@@ -165,7 +193,7 @@ fn run_group(store: &mut Store, group: Vec<TxJob>) -> bool {
     for report in reports {
         report(outcome.as_ref().map(|_| ()).map_err(String::as_str));
     }
-    outcome.is_ok()
+    outcome.ok().map(|()| after)
 }
 
 #[cfg(test)]
@@ -184,7 +212,7 @@ mod tests {
     #[tokio::test]
     async fn waiting_writes_commit_together_and_each_is_answered() {
         let dir = tempfile::tempdir().unwrap();
-        let writer = Writer::spawn(store(&dir));
+        let writer = Writer::spawn(store(&dir), Duration::from_millis(250));
         let mut answers = Vec::new();
         for key in ["a", "b", "c", "d"] {
             answers.push(writer.submit_in_transaction(set(key)).await.unwrap());
@@ -199,9 +227,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_job_needing_the_whole_store_runs_after_the_open_group_has_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = Writer::spawn(store(&dir), Duration::from_millis(250));
+        let page = writer.submit_in_transaction(set("page")).await.unwrap();
+        // Asked at once, well inside the group's time: another connection already sees it.
+        let path = dir.path().to_path_buf();
+        let seen = writer
+            .run(move |_: &mut Store| {
+                let other = Store::open(path.join("cache.db"), &CacheKey::from_bytes([3; 32]));
+                other.unwrap().setting("page").unwrap()
+            })
+            .await
+            .unwrap();
+        assert_eq!(seen.as_deref(), Some("written"));
+        page.await.unwrap().unwrap();
+        // A lone page commits without anything after it.
+        let lone = writer.submit_in_transaction(set("lone")).await.unwrap();
+        lone.await.unwrap().unwrap();
+        assert_eq!(
+            store(&dir).setting("lone").unwrap().as_deref(),
+            Some("written")
+        );
+    }
+
+    #[tokio::test]
     async fn nothing_queued_after_a_failed_write_lands() {
         let dir = tempfile::tempdir().unwrap();
-        let writer = Writer::spawn(store(&dir));
+        let writer = Writer::spawn(store(&dir), Duration::from_millis(250));
         let before = writer.submit_in_transaction(set("before")).await.unwrap();
         let failing = writer
             .submit_in_transaction(|tx: &CacheTx<'_>| {
