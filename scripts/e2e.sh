@@ -27,7 +27,7 @@ fi
 npm_ci "$repo/tests/e2e" --ignore-scripts
 
 # ---- Build: the UI, then the app serving it (custom-protocol) ------------------------------
-app="$repo/target/debug/lifeboat-desktop"
+app="${CARGO_TARGET_DIR:-$repo/target}/debug/lifeboat-desktop"
 if [ "${E2E_SKIP_BUILD:-}" != 1 ] || [ ! -x "$app" ]; then
     start=$(date +%s)
     bash scripts/build-desktop.sh

@@ -100,7 +100,11 @@ fn open_window(
     let _ = desk.logout();
     let app = std::env::var_os("LIFEBOAT_DESKTOP")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/debug/lifeboat-desktop"));
+        .unwrap_or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| repo_root().join("target"), PathBuf::from)
+                .join("debug/lifeboat-desktop")
+        });
     println!("Opening the desktop app. Log in as:");
     for (u, p, r) in [
         (MANAGER.0, MANAGER.1, "manager"),
