@@ -6,6 +6,7 @@ use std::time::Duration;
 use lifeboat_app::desk::{DeskEvent, SyncSummary};
 use lifeboat_app::{AppError, Desk};
 use lifeboat_engine::{PassKind, SyncProgress};
+use lifeboat_model::ResourceKind;
 use tokio::sync::broadcast;
 
 pub async fn sync(desk: &Desk, watch: bool) -> Result<(), AppError> {
@@ -31,42 +32,68 @@ pub async fn sync(desk: &Desk, watch: bool) -> Result<(), AppError> {
     }
 }
 
+/// Two streams of types sync side by side: the line shows the two updated last, and a
+/// type's line is printed for good once a third has taken its place.
 async fn draw(mut events: broadcast::Receiver<DeskEvent>) {
-    let mut current: Option<(String, PassKind)> = None;
+    let mut active: Vec<SyncProgress> = Vec::new();
     let mut err = std::io::stderr();
+    let mut width = 0;
     loop {
         let p: SyncProgress = match events.recv().await {
             Ok(DeskEvent::SyncProgress(p)) => p,
             Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        let label = p.kind.to_string();
-        if current.as_ref() != Some(&(label.clone(), p.pass)) {
-            if current.is_some() {
-                let _ = writeln!(err);
-            }
-            current = Some((label.clone(), p.pass));
+        // Latest last: the one left behind is the type whose stream has moved on.
+        active.retain(|a| key(a) != key(&p));
+        active.push(p);
+        if active.len() > 2 {
+            let done = active.remove(0);
+            let _ = writeln!(err, "\r{:<width$}", entry(&done, 30));
         }
-        let pass = match p.pass {
-            PassKind::Initial => "first copy",
-            PassKind::Priority => "booked first",
-            PassKind::Incremental => "changes",
-            PassKind::Deletions => "deletions",
-        };
-        let line = match p.total.filter(|t| *t > 0) {
-            Some(total) => {
-                let filled = ((p.done.min(total) * 30) / total) as usize;
-                format!(
-                    "  {label:<20} {pass:<13} [{}{}] {:>7} / {total}",
-                    "#".repeat(filled),
-                    "-".repeat(30 - filled),
-                    p.done
-                )
-            }
-            None => format!("  {label:<20} {pass:<13} {:>7}", p.done),
-        };
-        let _ = write!(err, "\r{line}");
+        let line = active
+            .iter()
+            .map(|a| entry(a, 12))
+            .collect::<Vec<_>>()
+            .join("  ");
+        let _ = write!(err, "\r{line:<width$}");
+        width = width.max(line.chars().count());
         let _ = err.flush();
+    }
+}
+
+/// What a line is about: a type's pass, or the booked patients' summaries as one (that pass
+/// goes through the types once for every few patients).
+fn key(p: &SyncProgress) -> (Option<ResourceKind>, PassKind) {
+    (
+        Some(p.kind).filter(|_| p.pass != PassKind::Priority),
+        p.pass,
+    )
+}
+
+/// `  Patient              first copy    [####----] 2000 / 10000`, with a bar `bar` wide.
+fn entry(p: &SyncProgress, bar: u64) -> String {
+    if p.pass == PassKind::Priority {
+        return format!("  {:<31} {}", "Booked patients first", p.kind);
+    }
+    let label = p.kind.to_string();
+    let pass = match p.pass {
+        PassKind::Initial => "first copy",
+        PassKind::Priority => "booked first",
+        PassKind::Incremental => "changes",
+        PassKind::Deletions => "deletions",
+    };
+    match p.total.filter(|t| *t > 0) {
+        Some(total) => {
+            let filled = (p.done.min(total) * bar) / total;
+            format!(
+                "  {label:<18} {pass:<12} [{}{}] {:>6} / {total}",
+                "#".repeat(filled as usize),
+                "-".repeat((bar - filled) as usize),
+                p.done
+            )
+        }
+        None => format!("  {label:<18} {pass:<12} {:>6}", p.done),
     }
 }
 

@@ -12,7 +12,9 @@
 //! harmless.)
 //!
 //! Initial sync fetches the day's work first: schedules, slots and appointments, then the
-//! summaries of patients booked in the next few days, then everyone else.
+//! summaries of patients booked in the next few days, then everyone else. Clinical entries
+//! come in a second stream beside that one, so the upstream always has a request waiting;
+//! each type keeps its own checkpoint, so the two interleave safely and resume apart.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -317,28 +319,51 @@ async fn fetch(
         .map_err(|source| SyncError::Upstream { kind, source })
 }
 
-/// A page being downloaded on its own task, so the upstream serves it while the page
-/// before is parsed; abandoned (the request dropped) if the sync stops first.
-struct Prefetch(tokio::task::JoinHandle<Result<SearchPage, SyncError>>);
+/// Pages of one search, downloaded on their own task following `next` links, up to
+/// `DOWNLOAD_AHEAD` pages ahead of the parsing and writing: the next request goes out as
+/// soon as a page has arrived, however busy the writer. Abandoned (the request dropped)
+/// if the sync stops first; ends after the last page or the first error.
+struct Download {
+    pages: mpsc::Receiver<Result<SearchPage, SyncError>>,
+    task: tokio::task::JoinHandle<()>,
+}
 
-impl Prefetch {
+/// Downloaded pages waiting to be parsed: a few hundred KiB of JSON each.
+const DOWNLOAD_AHEAD: usize = 4;
+
+impl Download {
     fn start(upstream: Arc<Upstream>, kind: ResourceKind, url: String) -> Self {
-        Self(tokio::spawn(
-            async move { fetch(&upstream, kind, &url).await },
-        ))
+        let (tx, pages) = mpsc::channel(DOWNLOAD_AHEAD);
+        let task = tokio::spawn(async move {
+            let mut url = Some(url);
+            while let Some(this) = url.take() {
+                let page = fetch(&upstream, kind, &this).await;
+                url = page.as_ref().ok().and_then(|p| p.next.clone());
+                if tx.send(page).await.is_err() {
+                    break; // the sync stopped
+                }
+            }
+        });
+        Self { pages, task }
     }
 
-    async fn page(mut self) -> Result<SearchPage, SyncError> {
-        match (&mut self.0).await {
-            Ok(page) => page,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
+    /// The next page; `None` after the last (or an error). A panic on the download task is
+    /// the caller's.
+    async fn next(&mut self) -> Option<Result<SearchPage, SyncError>> {
+        let page = self.pages.recv().await;
+        if page.is_none()
+            && let Err(e) = (&mut self.task).await
+            && e.is_panic()
+        {
+            std::panic::resume_unwind(e.into_panic());
         }
+        page
     }
 }
 
-impl Drop for Prefetch {
+impl Drop for Download {
     fn drop(&mut self) {
-        self.0.abort(); // nothing to do if it has finished
+        self.task.abort(); // nothing to do if it has finished
     }
 }
 
@@ -357,10 +382,29 @@ struct InFlight {
 }
 
 impl Run<'_> {
+    /// Every type, in two streams side by side: the practice, its book and its patients;
+    /// and the patients' clinical entries. Each stream goes type by type in `SYNC_ORDER`;
+    /// together they keep a request waiting at the upstream while the other's answer is
+    /// on its way back or being written, which one stream alone cannot.
     async fn all_kinds(&self) -> Result<Vec<(ResourceKind, PassKind, KindReport)>, SyncError> {
         let states = self.after_pages(|s: &mut Store| s.sync_states()).await??;
+        let (mut kinds, clinical) = tokio::try_join!(
+            self.stream(&states, |k| !k.is_clinical()),
+            self.stream(&states, ResourceKind::is_clinical),
+        )?;
+        kinds.extend(clinical);
+        self.after_pages(|_: &mut Store| ()).await?;
+        Ok(kinds)
+    }
+
+    /// The types `which` picks, one after another.
+    async fn stream(
+        &self,
+        states: &[SyncState],
+        which: impl Fn(ResourceKind) -> bool,
+    ) -> Result<Vec<(ResourceKind, PassKind, KindReport)>, SyncError> {
         let mut kinds = Vec::new();
-        for kind in SYNC_ORDER {
+        for kind in SYNC_ORDER.into_iter().filter(|k| which(*k)) {
             let state = states.iter().find(|s| s.kind == kind).cloned();
             let (pass, report) = match state {
                 Some(s) if s.phase == PHASE_COMPLETE => {
@@ -371,12 +415,11 @@ impl Run<'_> {
                 resumable => (PassKind::Initial, self.initial(kind, resumable).await?),
             };
             kinds.push((kind, pass, report));
-            if kind == ResourceKind::Appointment && !states_complete(&states, ResourceKind::Patient)
+            if kind == ResourceKind::Appointment && !states_complete(states, ResourceKind::Patient)
             {
                 kinds.push(self.priority().await?);
             }
         }
-        self.after_pages(|_: &mut Store| ()).await?;
         Ok(kinds)
     }
 
@@ -392,9 +435,9 @@ impl Run<'_> {
     }
 
     /// Pages from `url` to the end, each page written with `state` advanced. Downloading
-    /// runs ahead of the writer by up to `AHEAD` pages (which the writer may then commit
-    /// together), across types too: the last pages may still be landing when this returns
-    /// the final state (see `land_oldest`).
+    /// (`Download`) runs ahead of parsing, and parsing ahead of the writer's commits by up
+    /// to `AHEAD` pages, across types too: the last pages may still be landing when this
+    /// returns the final state (see `land_oldest`).
     async fn pages(
         &self,
         kind: ResourceKind,
@@ -405,14 +448,9 @@ impl Run<'_> {
         report: &mut KindReport,
     ) -> Result<SyncState, SyncError> {
         let now = self.syncer.clock.now();
-        let mut fetching = Some(Prefetch::start(self.syncer.upstream.clone(), kind, url));
-        while let Some(download) = fetching.take() {
-            let page = download.page().await?;
-            // The next page downloads while this one is parsed and handed to the writer.
-            fetching = page
-                .next
-                .clone()
-                .map(|next| Prefetch::start(self.syncer.upstream.clone(), kind, next));
+        let mut download = Download::start(self.syncer.upstream.clone(), kind, url);
+        while let Some(page) = download.next().await {
+            let page = page?;
             report.requests += 1;
             report.fetched += page.resources.len() as u64;
             if state.started_at.is_none() {
@@ -491,16 +529,26 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Runs `f` on the writer once every page in flight has landed: a failed page is
-    /// reported as itself, and nothing after it (a checkpoint, a removal) is written.
-    /// (Queued first, `f` also ends the writer's open group, so the pages commit now.)
+    /// Runs `f` on the writer once every page handed to it so far has committed: a failed
+    /// page is reported as itself, and nothing after it (a checkpoint, a removal) is written.
+    /// (Queued, `f` also ends the writer's open group, so those pages commit now; pages the
+    /// other stream hands over meanwhile are not waited for.)
     async fn after_pages<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> T + Send + 'static,
     ) -> Result<T, SyncError> {
         let answer = self.writer.submit(f).await?;
-        while self.land_oldest().await? {}
-        answer.await.map_err(|_| SyncError::WriterGone)
+        match answer.await {
+            Ok(done) => {
+                self.land_committed()?;
+                Ok(done)
+            }
+            Err(_) => {
+                // The writer stopped: on a failed page, which is the error to give.
+                while self.land_oldest().await? {}
+                Err(SyncError::WriterGone)
+            }
+        }
     }
 
     fn pages_in_flight(&self) -> usize {
