@@ -117,6 +117,11 @@ impl TestUpstream {
         Ok(v)
     }
 
+    /// The server's process id (to read its CPU time, say).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sets the fault mode, e.g. `{"mode": "error", "status": 503, "count": 2}`.
     pub async fn fault(&self, setting: Value) -> Result<Value, String> {
         self.control(reqwest::Method::POST, "$fault", Some(setting))

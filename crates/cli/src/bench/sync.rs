@@ -48,10 +48,35 @@ fn median(runs: &mut [Duration]) -> Duration {
     runs.get(runs.len() / 2).copied().unwrap_or_default()
 }
 
-/// This process's CPU time so far (user + system, every thread), from /proc where there
-/// is one.
-fn process_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+/// CPU time a process uses from now on.
+struct Used {
+    pid: String,
+    from: Option<Duration>,
+}
+
+impl Used {
+    fn start(up: &TestUpstream) -> Self {
+        Self::of(up.pid().to_string())
+    }
+
+    fn ours() -> Self {
+        Self::of("self".into())
+    }
+
+    fn of(pid: String) -> Self {
+        let from = process_cpu(&pid);
+        Self { pid, from }
+    }
+
+    fn cpu(&self) -> Option<Duration> {
+        Some(process_cpu(&self.pid)?.saturating_sub(self.from?))
+    }
+}
+
+/// A process's CPU time so far (user + system, every thread), from /proc where there is
+/// one: `self`, or a process id.
+fn process_cpu(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which is in parentheses): utime is the 12th, stime
     // the 13th, in clock ticks (100 a second on Linux).
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
@@ -95,12 +120,14 @@ pub fn run(patients: usize, page_size: u32) -> Result<(), String> {
         let mut plain = Vec::new();
         let mut lifeboat = Vec::new();
         let mut cpu = Vec::new();
+        let (mut server_plain, mut server_lifeboat) = (Vec::new(), Vec::new());
         let mut bytes = 0usize;
         let (mut fetched, mut requests) = (0, 0);
         let mut last = None;
         for round in 0..ROUNDS {
             let up = TestUpstream::start(&practice)?;
             let http = reqwest::Client::new();
+            let server = Used::start(&up);
             let t0 = Instant::now();
             bytes = 0;
             for path in &paths {
@@ -116,13 +143,15 @@ pub fn run(patients: usize, page_size: u32) -> Result<(), String> {
                 bytes += body.len();
             }
             plain.push(t0.elapsed());
+            server_plain.push(server.cpu());
             drop(up);
 
             let up = TestUpstream::start(&practice)?;
             let db = dir.path().join(format!("bench-{round}.db"));
-            let cpu0 = process_cpu();
+            let (server, ours) = (Used::start(&up), Used::ours());
             let (initial, f, r) = lifeboat_sync(&up, &db, page_size).await?;
-            cpu.push(process_cpu().zip(cpu0).map(|(b, a)| b.saturating_sub(a)));
+            cpu.push(ours.cpu());
+            server_lifeboat.push(server.cpu());
             lifeboat.push(initial);
             (fetched, requests) = (f, r);
             last = Some((up, db));
@@ -131,6 +160,9 @@ pub fn run(patients: usize, page_size: u32) -> Result<(), String> {
         let plain = median(&mut plain);
         let initial = median(&mut lifeboat);
         let cpu = median(&mut cpu.into_iter().flatten().collect::<Vec<_>>());
+        let server_plain = median(&mut server_plain.into_iter().flatten().collect::<Vec<_>>());
+        let server_lifeboat =
+            median(&mut server_lifeboat.into_iter().flatten().collect::<Vec<_>>());
 
         // 3. 100 changes upstream, then an incremental sync of the last round's cache.
         let (_, bundle) = up.fhir(reqwest::Method::GET, "Patient?_count=100", None).await?;
@@ -151,6 +183,12 @@ pub fn run(patients: usize, page_size: u32) -> Result<(), String> {
         println!("Medians of {ROUNDS} runs each, every run on a freshly started server:");
         println!("Plain download of the same pages:     {:>8.2} s", plain.as_secs_f64());
         println!("Lifeboat initial sync ({fetched} resources, {requests} requests): {:>8.2} s (Lifeboat's CPU: {:.2} s)", initial.as_secs_f64(), cpu.as_secs_f64());
+        println!(
+            "The upstream's CPU meanwhile (one machine, {} cores): {:.2} s for the plain client, {:.2} s for Lifeboat",
+            std::thread::available_parallelism().map_or(0, usize::from),
+            server_plain.as_secs_f64(),
+            server_lifeboat.as_secs_f64()
+        );
         println!("Ratio (target <= 1.15):               {:>8.2}", initial.as_secs_f64() / plain.as_secs_f64());
         println!(
             "Incremental sync after {changed} changes: {:.2} s ({inc_fetched} resources fetched in {inc_requests} requests)",
