@@ -320,8 +320,8 @@ async fn lasting_faults_give_typed_errors_and_leave_the_failed_part_unwritten() 
             other => panic!("{fault}: expected a Patient upstream error, got {other:?}"),
         }
         let store = cache.open();
-        // What came before the failure is kept (resumable); the failed part is not written.
-        assert!(store.count(ResourceKind::Appointment).unwrap() > 0);
+        // The failed part is not written; what other streams committed before the failure
+        // is kept with its checkpoint, and the next sync resumes from it.
         assert_eq!(store.count(ResourceKind::Patient).unwrap(), 0, "{fault}");
         assert_eq!(
             store
@@ -330,6 +330,24 @@ async fn lasting_faults_give_typed_errors_and_leave_the_failed_part_unwritten() 
                 .map(|s| s.done)
                 .unwrap_or(0),
             0
+        );
+        for kind in ResourceKind::ALL {
+            if let Some(state) = store.sync_state(kind).unwrap() {
+                assert!(
+                    store.count(kind).unwrap() >= state.done,
+                    "{fault}: every {kind} the checkpoint counts is in the cache"
+                );
+            }
+        }
+        let resumed = syncer(&up, &cache, SyncSettings::default())
+            .run(None)
+            .await
+            .unwrap();
+        assert!(resumed.total().written > 0);
+        assert_eq!(
+            store.count(ResourceKind::Patient).unwrap(),
+            upstream_total(&up, ResourceKind::Patient).await,
+            "{fault}: the next sync completes"
         );
     }
 }

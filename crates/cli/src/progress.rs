@@ -32,8 +32,11 @@ pub async fn sync(desk: &Desk, watch: bool) -> Result<(), AppError> {
     }
 }
 
-/// Two streams of types sync side by side: the line shows the two updated last, and a
-/// type's line is printed for good once a third has taken its place.
+/// How many streams of types a sync runs side by side (see `lifeboat_engine::sync`).
+const STREAMS: usize = 3;
+
+/// The line shows a type for each stream, the ones updated last; a type's line is printed
+/// for good once another has taken its place.
 async fn draw(mut events: broadcast::Receiver<DeskEvent>) {
     let mut active: Vec<SyncProgress> = Vec::new();
     let mut err = std::io::stderr();
@@ -47,7 +50,7 @@ async fn draw(mut events: broadcast::Receiver<DeskEvent>) {
         // Latest last: the one left behind is the type whose stream has moved on.
         active.retain(|a| key(a) != key(&p));
         active.push(p);
-        if active.len() > 2 {
+        if active.len() > STREAMS {
             let done = active.remove(0);
             let _ = writeln!(err, "\r{:<width$}", entry(&done, 30));
         }

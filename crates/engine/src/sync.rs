@@ -11,10 +11,11 @@
 //! a change made in the second a pass starts is fetched once more by the next pass, which is
 //! harmless.)
 //!
-//! Initial sync fetches the day's work first: schedules, slots and appointments, then the
-//! summaries of patients booked in the next few days, then everyone else. Clinical entries
-//! come in a second stream beside that one, so the upstream always has a request waiting;
-//! each type keeps its own checkpoint, so the two interleave safely and resume apart.
+//! Initial sync runs three streams side by side, so the upstream always has a request
+//! waiting: the day's work (schedules, slots and appointments, then the summaries of the
+//! patients booked in the next few days, for the types not yet complete); the patients; and
+//! their clinical entries. Each type keeps its own checkpoint, so the streams interleave
+//! safely and resume apart.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -229,6 +230,7 @@ impl Syncer {
             progress,
             window: self.window(),
             in_flight: std::sync::Mutex::default(),
+            finished: std::sync::Mutex::default(),
         };
         let result = run.all_kinds().await;
         let outcome = match &result {
@@ -306,6 +308,8 @@ struct Run<'a> {
     /// may still be landing while the next type downloads; the run waits for all of them
     /// before it counts as finished.
     in_flight: std::sync::Mutex<VecDeque<InFlight>>,
+    /// Types whose initial pass this run has fetched to the end.
+    finished: std::sync::Mutex<BTreeSet<ResourceKind>>,
 }
 
 async fn fetch(
@@ -382,16 +386,19 @@ struct InFlight {
 }
 
 impl Run<'_> {
-    /// Every type, in two streams side by side: the practice, its book and its patients;
-    /// and the patients' clinical entries. Each stream goes type by type in `SYNC_ORDER`;
-    /// together they keep a request waiting at the upstream while the other's answer is
-    /// on its way back or being written, which one stream alone cannot.
+    /// Every type, in three streams side by side: the practice and its book, then the
+    /// booked patients' summaries; the patients; and the patients' clinical entries. Each
+    /// stream goes type by type in `SYNC_ORDER`; together they keep a request waiting at
+    /// the upstream while another's answer is on its way back or being written, which one
+    /// stream alone cannot.
     async fn all_kinds(&self) -> Result<Vec<(ResourceKind, PassKind, KindReport)>, SyncError> {
         let states = self.after_pages(|s: &mut Store| s.sync_states()).await??;
-        let (mut kinds, clinical) = tokio::try_join!(
-            self.stream(&states, |k| !k.is_clinical()),
+        let (mut kinds, patients, clinical) = tokio::try_join!(
+            self.stream(&states, |k| !k.is_clinical() && k != ResourceKind::Patient),
+            self.stream(&states, |k| k == ResourceKind::Patient),
             self.stream(&states, ResourceKind::is_clinical),
         )?;
+        kinds.extend(patients);
         kinds.extend(clinical);
         self.after_pages(|_: &mut Store| ()).await?;
         Ok(kinds)
@@ -417,7 +424,7 @@ impl Run<'_> {
             kinds.push((kind, pass, report));
             if kind == ResourceKind::Appointment && !states_complete(states, ResourceKind::Patient)
             {
-                kinds.push(self.priority().await?);
+                kinds.push(self.priority(states).await?);
             }
         }
         Ok(kinds)
@@ -576,6 +583,10 @@ impl Run<'_> {
         };
         self.pages(kind, PassKind::Initial, url, state, true, &mut report)
             .await?;
+        self.finished
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(kind);
         self.remember_window(kind).await?;
         Ok(report)
     }
@@ -726,9 +737,13 @@ impl Run<'_> {
         Ok(removed)
     }
 
-    /// Summaries of the patients booked in the next few days, before the full patient list,
-    /// so a practice that goes down mid-sync still has what the day needs.
-    async fn priority(&self) -> Result<(ResourceKind, PassKind, KindReport), SyncError> {
+    /// Summaries of the patients booked in the next few days, so a practice that goes down
+    /// mid-sync still has what the day needs: each type as yet incomplete is fetched for
+    /// them ahead of its full pass (a type whose full pass has finished has them already).
+    async fn priority(
+        &self,
+        states: &[SyncState],
+    ) -> Result<(ResourceKind, PassKind, KindReport), SyncError> {
         let now = self.syncer.clock.now();
         let until = now + chrono::Duration::days(self.syncer.settings.priority_days);
         let ids = self
@@ -736,10 +751,11 @@ impl Run<'_> {
             .await??;
         let mut report = KindReport::default();
         for chunk in ids.chunks(50) {
-            for kind in SYNC_ORDER
-                .into_iter()
-                .filter(|k| *k == ResourceKind::Patient || k.is_clinical())
-            {
+            for kind in SYNC_ORDER.into_iter().filter(|k| {
+                (*k == ResourceKind::Patient || k.is_clinical())
+                    && !states_complete(states, *k)
+                    && !self.finished(*k)
+            }) {
                 let filter = if kind == ResourceKind::Patient {
                     format!("&_id={}", chunk.join(","))
                 } else {
@@ -754,6 +770,14 @@ impl Run<'_> {
             }
         }
         Ok((ResourceKind::Patient, PassKind::Priority, report))
+    }
+
+    /// Whether this run has handed every page of `kind`'s initial pass to the writer.
+    fn finished(&self, kind: ResourceKind) -> bool {
+        self.finished
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&kind)
     }
 }
 

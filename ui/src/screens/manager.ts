@@ -73,15 +73,16 @@ export async function manageScreen(ctx: Ctx): Promise<Screen> {
     fill(journalBox, heading('Changes held locally', 2), j.length ? table('Offline changes', ['When', 'What', 'Who', 'State'], j.map((e) => [formatDateTime(e.createdAt), e.kind.replace(/_/g, ' '), e.author, e.state]), { captionHidden: true, testid: 'journal' }) : h('p', null, 'None.'));
   };
   ctx.onStatus(drawStatus);
-  // Two streams of types sync side by side: show the latest two.
+  // Three streams of types sync side by side: show the latest three (the booked patients'
+  // summaries, which go through the types, as one).
   const active = new Map<string, SyncProgressEvent>();
   ctx.onProgress((kind, p) => {
     if (kind !== 'sync') return;
     const e = p as SyncProgressEvent;
-    const key = `${e.kind} ${e.pass}`;
+    const key = e.pass === 'Priority' ? e.pass : `${e.kind} ${e.pass}`;
     active.delete(key);
     active.set(key, e);
-    if (active.size > 2) active.delete(active.keys().next().value as string);
+    if (active.size > 3) active.delete(active.keys().next().value as string);
     progress.textContent = `Syncing ${[...active.values()].map((a) => `${a.kind} (${a.pass}): ${a.done}${a.total ? ` of ${a.total}` : ''}`).join('; ')}`;
   });
   drawStatus(ctx.status());
