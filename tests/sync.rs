@@ -7,6 +7,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use lifeboat_engine::sync::DATA_AS_OF;
 use lifeboat_engine::{SyncError, SyncSettings};
 use lifeboat_model::ResourceKind;
 use lifeboat_upstream::{Method, UpstreamError};
@@ -331,6 +332,8 @@ async fn lasting_faults_give_typed_errors_and_leave_the_failed_part_unwritten() 
                 .unwrap_or(0),
             0
         );
+        // Nothing claims the cache is complete: screens say "no complete sync yet".
+        assert_eq!(store.setting(DATA_AS_OF).unwrap(), None, "{fault}");
         for kind in ResourceKind::ALL {
             if let Some(state) = store.sync_state(kind).unwrap() {
                 assert!(
@@ -349,6 +352,7 @@ async fn lasting_faults_give_typed_errors_and_leave_the_failed_part_unwritten() 
             upstream_total(&up, ResourceKind::Patient).await,
             "{fault}: the next sync completes"
         );
+        assert!(store.setting(DATA_AS_OF).unwrap().is_some(), "{fault}");
     }
 }
 
