@@ -79,7 +79,7 @@ impl Default for SyncSettings {
             days_back: 14,
             days_ahead: 42,
             priority_days: 3,
-            commit_every: std::time::Duration::from_millis(250),
+            commit_every: std::time::Duration::from_millis(100),
         }
     }
 }
