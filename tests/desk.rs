@@ -449,6 +449,20 @@ async fn the_day_list_and_summary_pack_print_every_booked_patient_in_time_order(
     ] {
         assert!(pack.contains(section), "{section} missing");
     }
+    // Entries' dates in UK style ("(Sat 8 Jun 2024)"), never as FHIR writes them.
+    let iso = pack
+        .as_bytes()
+        .windows(8)
+        .any(|w| w[0] == b'(' && w[1..5].iter().all(u8::is_ascii_digit) && w[5] == b'-');
+    assert!(!iso, "an ISO date in the pack:\n{pack}");
+    assert!(
+        [
+            "(Mon ", "(Tue ", "(Wed ", "(Thu ", "(Fri ", "(Sat ", "(Sun "
+        ]
+        .iter()
+        .any(|d| pack.contains(d)),
+        "dated entries in the pack"
+    );
 }
 
 /// Every one of `booked` (NHS numbers as printed) appears in `text`, in that order.

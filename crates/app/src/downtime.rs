@@ -8,7 +8,9 @@ use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use lifeboat_model::display_nhs_number as nhs;
-use lifeboat_model::time::{format_uk, format_uk_date, london_date, london_to_utc};
+use lifeboat_model::time::{
+    format_fhir_date, format_uk, format_uk_date, london_date, london_to_utc,
+};
 use lifeboat_store::{AppointmentView, PackKind, Store, StoreError, SummaryLine};
 
 use crate::pdf::Document;
@@ -159,7 +161,7 @@ fn section(doc: &mut Document, title: &str, lines: &[SummaryLine], most: usize) 
         let date = l
             .date
             .as_deref()
-            .map(|d| format!(" ({})", &d[..d.len().min(10)]))
+            .map(|d| format!(" ({})", format_fhir_date(d)))
             .unwrap_or_default();
         doc.row(&[(12.0, &format!("{}{detail}{date}", l.text))], 9.0, false);
     }

@@ -69,6 +69,22 @@ pub fn format_uk_date(d: NaiveDate) -> String {
     d.format("%-d %b %Y").to_string()
 }
 
+/// A FHIR date or dateTime as people read it, to the precision it was recorded: "2024",
+/// "Jun 2024", "Sat 8 Jun 2024", or (a dateTime) "Mon 29 Jan 2024 09:40" in Europe/London.
+/// Anything else is shown as it came.
+pub fn format_fhir_date(value: &str) -> String {
+    if let Ok(at) = DateTime::parse_from_rfc3339(value) {
+        return format_uk(at.with_timezone(&Utc));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        return d.format("%a %-d %b %Y").to_string();
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(&format!("{value}-01"), "%Y-%m-%d") {
+        return d.format("%b %Y").to_string();
+    }
+    value.to_string()
+}
+
 /// A local Europe/London wall-clock time as UTC. In the autumn overlap (01:00-02:00 happens
 /// twice) the earlier instant is taken; in the spring gap (01:00-02:00 does not exist) the
 /// time is moved forward past the gap, as a wall clock would be.
@@ -175,6 +191,23 @@ fn month_from_name(name: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fhir_dates_keep_their_precision_in_uk_style() {
+        assert_eq!(format_fhir_date("2024"), "2024");
+        assert_eq!(format_fhir_date("2024-06"), "Jun 2024");
+        assert_eq!(format_fhir_date("2024-06-08"), "Sat 8 Jun 2024");
+        // Summer time: 08:40 UTC is 09:40 in London.
+        assert_eq!(
+            format_fhir_date("2024-07-19T08:40:00.000Z"),
+            "Fri 19 Jul 2024 09:40"
+        );
+        assert_eq!(
+            format_fhir_date("2024-01-29T09:40:00+00:00"),
+            "Mon 29 Jan 2024 09:40"
+        );
+        assert_eq!(format_fhir_date("sometime"), "sometime");
+    }
 
     fn utc(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
