@@ -589,3 +589,60 @@ async fn the_pack_is_prepared_each_evening_for_the_next_working_day_and_the_last
         "{audit}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_names_the_patients_and_clinician_on_both_sides() {
+    let p = practice().await;
+    p.desk.declare_outage().unwrap();
+    p.desk.login(RECEPTION.0, RECEPTION.1).unwrap();
+    let ours = book_first_free(&p.desk, "smith john");
+    let booked = ours.appointment.unwrap();
+    let (ours_patient, slot_id) = (booked.patient.unwrap(), booked.slot_id.unwrap());
+    let other = p.desk.search_patients("walsh", 1).unwrap().remove(0);
+
+    // Meanwhile a colleague books that slot for someone else in the clinical system.
+    let (status, _) = p
+        .up
+        .fhir(
+            reqwest::Method::POST,
+            "Appointment",
+            Some(json!({
+                "resourceType": "Appointment", "status": "booked",
+                "slot": [{"reference": format!("Slot/{slot_id}")}],
+                "start": booked.start, "end": booked.end,
+                "participant": [
+                    {"actor": {"reference": format!("Patient/{}", other.id)}, "status": "accepted"},
+                    {"actor": {"reference": format!("Practitioner/{}", booked.practitioner_id.clone().unwrap())}, "status": "accepted"}
+                ]
+            })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 201);
+
+    p.desk.login(MANAGER, MANAGER_PASSWORD).unwrap();
+    p.desk.end_outage().unwrap();
+    p.desk.reconcile(false).await.unwrap();
+    let conflicts = p.desk.conflicts().await.unwrap();
+    assert_eq!(conflicts.len(), 1);
+    let names = &conflicts[0].names;
+    let name = |reference: String| names.get(&reference).cloned().unwrap_or_default();
+    let nhs = ours_patient.nhs_number.clone().unwrap();
+    let ours_name = name(format!("Patient/{}", ours_patient.id));
+    assert!(ours_name.starts_with("SMITH, John (born "), "{names:?}");
+    assert!(
+        ours_name.ends_with(&format!("NHS {} {} {})", &nhs[..3], &nhs[3..6], &nhs[6..])),
+        "{names:?}"
+    );
+    assert!(
+        name(format!("Patient/{}", other.id)).starts_with("WALSH, "),
+        "{names:?}"
+    );
+    assert_eq!(
+        Some(name(format!(
+            "Practitioner/{}",
+            booked.practitioner_id.unwrap()
+        ))),
+        booked.practitioner_name
+    );
+}

@@ -347,6 +347,10 @@ describe('Lifeboat desktop app', () => {
     await conflict.waitForDisplayed({ timeout: 60_000 });
     await screenshot(browser, '13-conflict-review');
     await assertAccessible('conflict review');
+    // Both sides name their patient as the cache knows them, not by an id.
+    const grouped = (d) => `${d.slice(0, 3)} ${d.slice(3, 6)} ${d.slice(6)}`;
+    assert.match(await conflict.$('[data-testid="ours"]').getText(), new RegExp(`SMITH, John \\(born .*, NHS ${grouped(johnSmith.nhs_number)}\\)`));
+    assert.ok((await conflict.$('[data-testid="theirs"]').getText()).includes(`NHS ${grouped(other.nhs_number)})`), 'the other patient named upstream');
     // The choices are NHS radios: the label is what a person clicks.
     await conflict.$('[data-testid="choice-label-rebook"]').click();
     const rebook = await conflict.$('[data-testid="rebook-slot-label"]');

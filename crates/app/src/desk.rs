@@ -125,6 +125,9 @@ pub struct ConflictView {
     pub upstream: Option<Value>,
     pub choices: Vec<reconcile::Choice>,
     pub nearest_slots: Vec<SlotView>,
+    /// Who the references on either side are, from the cache: `Patient/<id>` to
+    /// "SMITH, John (born 12 Mar 1958, NHS 999 176 8378)", `Practitioner/<id>` to a name.
+    pub names: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -977,17 +980,32 @@ impl Desk {
     /// upstream slots to re-book into.
     pub async fn conflicts(&self) -> Result<Vec<ConflictView>> {
         let (key, path, _, _) = self.for_async(Operation::ResolveConflict)?;
-        let entries: Vec<(JournalEntry, ConflictRecord)> = {
+        let entries: Vec<(JournalEntry, ConflictRecord, BTreeMap<String, String>)> = {
             let store = Store::open(&path, &key)?;
-            store
-                .journal(&[JournalState::Conflict])?
-                .into_iter()
-                .filter_map(|e| reconcile::conflict_of(&e).map(|c| (e, c)))
-                .collect()
+            let clinicians: BTreeMap<String, String> = store.practitioners()?.into_iter().collect();
+            let mut entries = Vec::new();
+            for e in store.journal(&[JournalState::Conflict])? {
+                let Some(c) = reconcile::conflict_of(&e) else {
+                    continue;
+                };
+                let mut names = BTreeMap::new();
+                for reference in references(&c.ours).chain(c.upstream.iter().flat_map(references)) {
+                    let name = match reference.split_once('/') {
+                        Some(("Patient", id)) => store.patient_brief(id)?.map(|p| p.label()),
+                        Some(("Practitioner", id)) => clinicians.get(id).cloned(),
+                        _ => None,
+                    };
+                    if let Some(name) = name {
+                        names.insert(reference, name);
+                    }
+                }
+                entries.push((e, c, names));
+            }
+            entries
         };
         let upstream = self.upstream().ok();
         let mut views = Vec::new();
-        for (entry, record) in entries {
+        for (entry, record, names) in entries {
             let mut nearest_slots = Vec::new();
             if let (Some(up), true) = (
                 &upstream,
@@ -1016,6 +1034,7 @@ impl Desk {
                 upstream: record.upstream,
                 choices: record.kind.choices(),
                 nearest_slots,
+                names,
             });
         }
         Ok(views)
@@ -1435,6 +1454,27 @@ impl Desk {
             Ok(store.import_ndjson_dir(dir, now)?)
         })
     }
+}
+
+/// The patients and clinicians one side of a conflict refers to, as `Type/id`: an offline
+/// change's `patient_id` and `practitioner_id`, and any `Patient/…` or `Practitioner/…`
+/// reference in an upstream resource.
+fn references(side: &Value) -> impl Iterator<Item = String> + '_ {
+    let own = [
+        ("patient_id", "Patient"),
+        ("practitioner_id", "Practitioner"),
+    ]
+    .into_iter()
+    .filter_map(|(key, kind)| Some(format!("{kind}/{}", side.get(key)?.as_str()?)));
+    let participants = side
+        .get("participant")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.pointer("/actor/reference")?.as_str())
+        .filter(|r| r.starts_with("Patient/") || r.starts_with("Practitioner/"))
+        .map(str::to_string);
+    own.chain(participants)
 }
 
 fn describe_age(age: Option<DataAge>) -> String {

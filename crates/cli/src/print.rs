@@ -1,13 +1,16 @@
 //! How the CLI shows the core's answers: plain tables with UK dates (Europe/London) and the
 //! "data as of" line wherever cached data is shown.
 
+use std::collections::BTreeMap;
+
 use lifeboat_app::desk::{CacheStatus, ConflictView, DayBook, StatusView};
 use lifeboat_engine::booking::Confirmation;
 use lifeboat_engine::reconcile::{ReconcileReport, StepResult};
 use lifeboat_model::display_nhs_number as nhs;
 use lifeboat_model::time::{format_uk, format_uk_date};
 use lifeboat_store::{
-    AppointmentView, JournalEntry, PackKind, PatientMatch, SavedPack, SlotView, WorkItem,
+    AppointmentView, JournalEntry, PackKind, PatientBrief, PatientMatch, SavedPack, SlotView,
+    WorkItem,
 };
 
 pub fn matches(found: &[PatientMatch]) {
@@ -95,20 +98,9 @@ pub fn cache_status(c: &CacheStatus) {
 }
 
 fn who(a: &AppointmentView) -> String {
-    a.patient.as_ref().map_or_else(
-        || "-".into(),
-        |p| {
-            format!(
-                "{}, {} (born {}, NHS {})",
-                p.family.to_uppercase(),
-                p.given,
-                p.birth_date
-                    .map(format_uk_date)
-                    .unwrap_or_else(|| "-".into()),
-                nhs(p.nhs_number.as_deref())
-            )
-        },
-    )
+    a.patient
+        .as_ref()
+        .map_or_else(|| "-".into(), PatientBrief::label)
 }
 
 pub fn day_book(b: &DayBook) {
@@ -232,9 +224,9 @@ pub fn conflicts(c: &[ConflictView]) {
     }
     for v in c {
         println!("Conflict {}: {}", v.journal_id, v.summary);
-        println!("  Done offline: {}", describe_side(&v.ours));
+        println!("  Done offline: {}", describe_side(&v.ours, &v.names));
         match &v.upstream {
-            Some(u) => println!("  Upstream now: {}", describe_side(u)),
+            Some(u) => println!("  Upstream now: {}", describe_side(u, &v.names)),
             None => println!("  Upstream now: (nothing to show)"),
         }
         let choices: Vec<String> = v
@@ -259,17 +251,18 @@ pub fn conflicts(c: &[ConflictView]) {
     }
 }
 
-/// One side of a conflict in a line: what, when, for whom; the JSON when it is neither a
-/// booking nor an appointment.
-fn describe_side(v: &serde_json::Value) -> String {
+/// One side of a conflict in a line: what, when, for whom (named from the cache where it
+/// can be); the JSON when it is neither a booking nor an appointment.
+fn describe_side(v: &serde_json::Value, names: &BTreeMap<String, String>) -> String {
     let text = |k: &str| v.get(k).and_then(serde_json::Value::as_str);
+    let name = |reference: String| names.get(&reference).cloned().unwrap_or(reference);
     let when = text("start")
         .and_then(|s| s.parse().ok())
         .map(format_uk)
         .unwrap_or_else(|| "an unknown time".into());
     if let Some(slot) = text("slot_id") {
-        let patient = text("patient_id").unwrap_or("?");
-        return format!("a booking at {when} for Patient/{patient} (slot {slot})");
+        let patient = name(format!("Patient/{}", text("patient_id").unwrap_or("?")));
+        return format!("a booking at {when} for {patient} (slot {slot})");
     }
     if text("resourceType") == Some("Appointment") {
         let patient = v
@@ -283,7 +276,7 @@ fn describe_side(v: &serde_json::Value) -> String {
                     })
                     .find(|r| r.starts_with("Patient/"))
             })
-            .unwrap_or("?");
+            .map_or_else(|| "?".into(), |r| name(r.to_string()));
         return format!(
             "Appointment/{} {} at {when} for {patient} (version {})",
             text("id").unwrap_or("?"),

@@ -88,6 +88,21 @@ pub struct PatientBrief {
     pub version_id: String,
 }
 
+impl PatientBrief {
+    /// "SMITH, John (born 12 Mar 1958, NHS 999 176 8378)": enough to tell two people apart.
+    pub fn label(&self) -> String {
+        format!(
+            "{}, {} (born {}, NHS {})",
+            self.family.to_uppercase(),
+            self.given,
+            self.birth_date
+                .map(lifeboat_model::time::format_uk_date)
+                .unwrap_or_else(|| "-".into()),
+            lifeboat_model::display_nhs_number(self.nhs_number.as_deref())
+        )
+    }
+}
+
 /// Where an appointment came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

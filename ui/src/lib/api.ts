@@ -206,6 +206,8 @@ export interface ConflictView {
   upstream: unknown | null;
   choices: Choice[];
   nearestSlots: SlotView[];
+  /** `Patient/id` and `Practitioner/id` references on either side, named from the cache. */
+  names: Record<string, string>;
 }
 export interface StepOutcome {
   entries: string[];

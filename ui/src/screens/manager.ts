@@ -219,8 +219,8 @@ export function conflictCard(c: ConflictView, after: () => void): HTMLElement {
       h(
         'div',
         { class: 'nhsuk-grid-row' },
-        h('div', { class: 'nhsuk-grid-column-one-half' }, h('h4', { class: 'nhsuk-heading-xs' }, 'The offline change (Lifeboat)'), summaryList(sideRows(c.ours), { testid: 'ours' })),
-        h('div', { class: 'nhsuk-grid-column-one-half' }, h('h4', { class: 'nhsuk-heading-xs' }, 'The clinical system now'), summaryList(sideRows(c.upstream), { testid: 'theirs' })),
+        h('div', { class: 'nhsuk-grid-column-one-half' }, h('h4', { class: 'nhsuk-heading-xs' }, 'The offline change (Lifeboat)'), summaryList(sideRows(c.ours, c.names), { testid: 'ours' })),
+        h('div', { class: 'nhsuk-grid-column-one-half' }, h('h4', { class: 'nhsuk-heading-xs' }, 'The clinical system now'), summaryList(sideRows(c.upstream, c.names), { testid: 'theirs' })),
       ),
       h('fieldset', { class: 'nhsuk-fieldset' }, h('legend', { class: 'nhsuk-fieldset__legend nhsuk-fieldset__legend--s' }, 'What should happen?'), radios),
       slotsBox,

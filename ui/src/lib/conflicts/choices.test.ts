@@ -10,6 +10,7 @@ const conflict: ConflictView = {
   upstream: null,
   choices: ['rebook', 'keep_upstream', 'manual'],
   nearestSlots: [],
+  names: {},
 };
 
 describe('conflict choices', () => {
@@ -28,7 +29,7 @@ describe('conflict choices', () => {
     expect(resolutionProblem('keep_upstream', null, 'patient rang')).toBeNull();
   });
   it('lines up our change and the upstream resource, in London time, without ids', () => {
-    const ours = { patientId: 'p1', slotId: 's1', slotVersion: '1', start: '2024-07-19T08:40:00Z', end: '2024-07-19T08:50:00Z', kind: 'book' };
+    const ours = { patient_id: 'p1', practitioner_id: 'd1', slot_id: 's1', slot_version: '1', start: '2024-07-19T08:40:00Z', end: '2024-07-19T08:50:00Z', kind: 'book' };
     const theirs = {
       resourceType: 'Appointment',
       id: 'a9',
@@ -38,18 +39,22 @@ describe('conflict choices', () => {
       end: '2024-07-19T08:50:00Z',
       participant: [{ actor: { reference: 'Patient/p2' } }, { actor: { reference: 'Practitioner/d1', display: 'Dr A Khan' } }],
     };
-    expect(sideRows(ours)).toEqual([
+    const names = { 'Patient/p1': 'SMITH, John (born 12 Mar 1958, NHS 999 176 8378)', 'Practitioner/d1': 'Dr Ann Khan' };
+    expect(sideRows(ours, names)).toEqual([
       ['Start', 'Fri 19 Jul 2024 09:40'],
       ['End', 'Fri 19 Jul 2024 09:50'],
-      ['Patient', 'Patient/p1'],
+      ['Patient', 'SMITH, John (born 12 Mar 1958, NHS 999 176 8378)'],
+      ['Clinician', 'Dr Ann Khan'],
       ['Kind', 'book'],
     ]);
-    expect(sideRows(theirs)).toEqual([
+    // Without a name from the cache, the reference (or the upstream's display) is shown.
+    expect(sideRows(ours)).toContainEqual(['Patient', 'Patient/p1']);
+    expect(sideRows(theirs, names)).toEqual([
       ['Status', 'booked'],
       ['Start', 'Fri 19 Jul 2024 09:40'],
       ['End', 'Fri 19 Jul 2024 09:50'],
       ['Patient', 'Patient/p2'],
-      ['Clinician', 'Dr A Khan'],
+      ['Clinician', 'Dr Ann Khan'],
     ]);
     expect(sideRows(null)[0][1]).toMatch(/no longer exists/);
   });

@@ -63,9 +63,10 @@ export function resolutionProblem(c: Choice | null, slotId: string | null, reaso
 }
 
 /** One side of a conflict as label/value rows, for the side-by-side view. Text only.
- * Both shapes are read the same way (the journal's change, with `patientId`-style fields, and
- * the upstream's FHIR resource, with participants), so the two columns line up. */
-export function sideRows(side: unknown): [string, string][] {
+ * Both shapes are read the same way (the journal's change, with `patient_id`-style fields,
+ * and the upstream's FHIR resource, with participants), so the two columns line up; people
+ * are named from `names` (the cache's `Patient/id` and `Practitioner/id` labels). */
+export function sideRows(side: unknown, names: Record<string, string> = {}): [string, string][] {
   if (side === null || side === undefined) return [['', 'Nothing: it no longer exists in the clinical system']];
   if (typeof side !== 'object') return [['', String(side)]];
   const o = side as Record<string, unknown>;
@@ -74,8 +75,8 @@ export function sideRows(side: unknown): [string, string][] {
     : [];
   const ref = (type: string, id: unknown) => {
     const actor = refs.find((a) => a.reference?.startsWith(`${type}/`));
-    if (actor) return actor.display ?? actor.reference ?? null;
-    return typeof id === 'string' && id ? `${type}/${id}` : null;
+    const reference = actor?.reference ?? (typeof id === 'string' && id ? `${type}/${id}` : null);
+    return (reference && names[reference]) ?? actor?.display ?? reference;
   };
   const rows: [string, string][] = [];
   const add = (label: string, v: unknown) => {
@@ -84,12 +85,12 @@ export function sideRows(side: unknown): [string, string][] {
   add('Status', o.status);
   add('Start', o.start);
   add('End', o.end);
-  add('Patient', ref('Patient', o.patientId));
-  add('Clinician', ref('Practitioner', o.practitionerId));
+  add('Patient', ref('Patient', o.patient_id));
+  add('Clinician', ref('Practitioner', o.practitioner_id));
   add('Description', o.description);
   add('Comment', o.comment);
   add('Reason', o.reason);
-  const shown = new Set(['status', 'start', 'end', 'patientId', 'practitionerId', 'participant', 'description', 'comment', 'reason']);
+  const shown = new Set(['status', 'start', 'end', 'participant', 'description', 'comment', 'reason']);
   const hidden = /^(id|meta|resourceType|text|identifier|slot|contained|extension)$|Id$|_id$|[Vv]ersion/;
   for (const [k, v] of Object.entries(o)) {
     if (shown.has(k) || hidden.test(k) || v === null || v === undefined || typeof v === 'object') continue;
