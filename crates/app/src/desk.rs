@@ -1291,6 +1291,8 @@ impl Desk {
         now: DateTime<Utc>,
         by: &str,
     ) -> Result<PreparedPack> {
+        // To the millisecond, as the cache keeps it, so what this returns is what is kept.
+        let now = chrono::SubsecRound::trunc_subsecs(now, 3);
         let settings = &self.config.downtime_pack;
         let for_date = crate::downtime::pack_date(store, now, settings.prepare_time()?)?;
         let data_as_of = self.data_as_of(store)?;
