@@ -12,6 +12,13 @@ use lifeboat_store::{CacheKey, Store};
 mod reconcile;
 mod sync;
 
+/// The middle of `values` (the upper middle of an even count); the default of none.
+fn median<T: PartialOrd + Copy + Default>(values: impl IntoIterator<Item = T>) -> T {
+    let mut values: Vec<T> = values.into_iter().collect();
+    values.sort_unstable_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
 #[derive(Subcommand)]
 pub enum Bench {
     /// Initial sync of a generated practice vs a plain download of the same pages, and an

@@ -26,6 +26,8 @@ use lifeboat_model::{FixedClock, ResourceKind};
 use lifeboat_store::{CacheKey, SlotQuery, Store};
 use lifeboat_upstream::{Upstream, UpstreamConfig};
 
+use super::median;
+
 const DESK: Actor<'static> = Actor {
     user: "bench",
     workstation: "bench",
@@ -180,11 +182,7 @@ async fn run_in(dir: &std::path::Path, entries: usize, patients: usize) -> Resul
         // client that must never create a duplicate has to send them.
         conditional.push(plain_posts(&practice, now, &bodies, true).await?);
     }
-    let (lifeboat, plain, conditional) = (
-        median(&mut lifeboat),
-        median(&mut plain),
-        median(&mut conditional),
-    );
+    let (lifeboat, plain, conditional) = (median(lifeboat), median(plain), median(conditional));
     let row = |what: &str, d: Duration| {
         println!(
             "{what:<52} {:>7.2} s  {:>5.2} ms each",
@@ -214,11 +212,6 @@ async fn run_in(dir: &std::path::Path, entries: usize, patients: usize) -> Resul
 }
 
 const ROUNDS: usize = 3;
-
-fn median(runs: &mut [Duration]) -> Duration {
-    runs.sort_unstable();
-    runs[runs.len() / 2]
-}
 
 /// Sends `bodies` to a fresh upstream on `practice` with a plain HTTP client, one after the
 /// other, and returns how long the upstream took.

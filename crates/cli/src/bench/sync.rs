@@ -14,6 +14,8 @@ use lifeboat_store::CacheKey;
 use lifeboat_upstream::{Upstream, UpstreamConfig};
 use serde_json::json;
 
+use super::median;
+
 fn client(up: &TestUpstream) -> Result<Upstream, String> {
     let mut c = UpstreamConfig::new(&up.base_url);
     c.timeout = Duration::from_secs(120);
@@ -42,16 +44,6 @@ async fn lifeboat_sync(
 }
 
 const ROUNDS: usize = 5;
-
-fn median(runs: &mut [Duration]) -> Duration {
-    runs.sort_unstable();
-    runs.get(runs.len() / 2).copied().unwrap_or_default()
-}
-
-fn median_of(values: &mut [f64]) -> f64 {
-    values.sort_unstable_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or_default()
-}
 
 /// The paths of the requests the upstream has answered since its statistics were reset.
 async fn request_log(up: &TestUpstream) -> Result<Vec<String>, String> {
@@ -166,12 +158,11 @@ pub fn run(patients: usize, page_size: u32) -> Result<(), String> {
             paths = fetched_paths.len();
         }
         let (up, db) = last.ok_or("no rounds")?;
-        let plain = median(&mut plain);
-        let initial = median(&mut lifeboat);
-        let cpu = median(&mut cpu.into_iter().flatten().collect::<Vec<_>>());
-        let server_plain = median(&mut server_plain.into_iter().flatten().collect::<Vec<_>>());
-        let server_lifeboat =
-            median(&mut server_lifeboat.into_iter().flatten().collect::<Vec<_>>());
+        let plain = median(plain);
+        let initial = median(lifeboat);
+        let cpu = median(cpu.into_iter().flatten());
+        let server_plain = median(server_plain.into_iter().flatten());
+        let server_lifeboat = median(server_lifeboat.into_iter().flatten());
 
         // 2. 100 changes upstream, then an incremental sync of the last round's cache.
         let (_, bundle) = up.fhir(reqwest::Method::GET, "Patient?_count=100", None).await?;
@@ -198,7 +189,7 @@ pub fn run(patients: usize, page_size: u32) -> Result<(), String> {
             server_plain.as_secs_f64(),
             server_lifeboat.as_secs_f64()
         );
-        println!("Ratio, sync / plain download of the same round (target <= 1.15): {:>5.2}", median_of(&mut ratios));
+        println!("Ratio, sync / plain download of the same round (target <= 1.15): {:>5.2}", median(ratios));
         println!(
             "Incremental sync after {changed} changes: {:.2} s ({inc_fetched} resources fetched in {inc_requests} requests)",
             incremental.as_secs_f64()
