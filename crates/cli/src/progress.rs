@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use lifeboat_app::desk::{DeskEvent, SyncSummary};
 use lifeboat_app::{AppError, Desk};
+use lifeboat_engine::sync::STREAMS;
 use lifeboat_engine::{PassKind, SyncProgress};
 use lifeboat_model::ResourceKind;
 use tokio::sync::broadcast;
@@ -32,10 +33,7 @@ pub async fn sync(desk: &Desk, watch: bool) -> Result<(), AppError> {
     }
 }
 
-/// How many streams of types a sync runs side by side (see `lifeboat_engine::sync`).
-const STREAMS: usize = 3;
-
-/// The line shows a type for each stream, the ones updated last; a type's line is printed
+/// The line shows a type for each of the sync's `STREAMS`, the ones updated last; a type's line is printed
 /// for good once another has taken its place.
 async fn draw(mut events: broadcast::Receiver<DeskEvent>) {
     let mut active: Vec<SyncProgress> = Vec::new();

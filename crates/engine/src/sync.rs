@@ -308,7 +308,7 @@ struct Run<'a> {
     /// may still be landing while the next type downloads; the run waits for all of them
     /// before it counts as finished.
     in_flight: std::sync::Mutex<VecDeque<InFlight>>,
-    /// Types whose initial pass this run has fetched to the end.
+    /// Types whose initial pass is complete: before this run, or fetched to the end by it.
     finished: std::sync::Mutex<BTreeSet<ResourceKind>>,
 }
 
@@ -371,6 +371,10 @@ impl Drop for Download {
     }
 }
 
+/// How many streams of types a sync runs side by side (`Run::all_kinds`), for progress
+/// displays that show one line for each.
+pub const STREAMS: usize = 3;
+
 /// Pages handed to the writer and not yet committed: enough for the download never to wait
 /// on a group the writer holds open for more (see `writer`). Once the writer has run a
 /// page, what is left of it here is its answer, not its resources.
@@ -393,6 +397,15 @@ impl Run<'_> {
     /// stream alone cannot.
     async fn all_kinds(&self) -> Result<Vec<(ResourceKind, PassKind, KindReport)>, SyncError> {
         let states = self.after_pages(|s: &mut Store| s.sync_states()).await??;
+        self.finished
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(
+                states
+                    .iter()
+                    .filter(|s| s.phase == PHASE_COMPLETE)
+                    .map(|s| s.kind),
+            );
         let (mut kinds, patients, clinical) = tokio::try_join!(
             self.stream(&states, |k| !k.is_clinical() && k != ResourceKind::Patient),
             self.stream(&states, |k| k == ResourceKind::Patient),
@@ -424,7 +437,7 @@ impl Run<'_> {
             kinds.push((kind, pass, report));
             if kind == ResourceKind::Appointment && !states_complete(states, ResourceKind::Patient)
             {
-                kinds.push(self.priority(states).await?);
+                kinds.push(self.priority().await?);
             }
         }
         Ok(kinds)
@@ -740,10 +753,7 @@ impl Run<'_> {
     /// Summaries of the patients booked in the next few days, so a practice that goes down
     /// mid-sync still has what the day needs: each type as yet incomplete is fetched for
     /// them ahead of its full pass (a type whose full pass has finished has them already).
-    async fn priority(
-        &self,
-        states: &[SyncState],
-    ) -> Result<(ResourceKind, PassKind, KindReport), SyncError> {
+    async fn priority(&self) -> Result<(ResourceKind, PassKind, KindReport), SyncError> {
         let now = self.syncer.clock.now();
         let until = now + chrono::Duration::days(self.syncer.settings.priority_days);
         let ids = self
@@ -751,11 +761,10 @@ impl Run<'_> {
             .await??;
         let mut report = KindReport::default();
         for chunk in ids.chunks(50) {
-            for kind in SYNC_ORDER.into_iter().filter(|k| {
-                (*k == ResourceKind::Patient || k.is_clinical())
-                    && !states_complete(states, *k)
-                    && !self.finished(*k)
-            }) {
+            for kind in SYNC_ORDER
+                .into_iter()
+                .filter(|k| (*k == ResourceKind::Patient || k.is_clinical()) && !self.finished(*k))
+            {
                 let filter = if kind == ResourceKind::Patient {
                     format!("&_id={}", chunk.join(","))
                 } else {
@@ -772,7 +781,8 @@ impl Run<'_> {
         Ok((ResourceKind::Patient, PassKind::Priority, report))
     }
 
-    /// Whether this run has handed every page of `kind`'s initial pass to the writer.
+    /// Whether `kind`'s initial pass is complete, or this run has handed all its pages to
+    /// the writer.
     fn finished(&self, kind: ResourceKind) -> bool {
         self.finished
             .lock()
