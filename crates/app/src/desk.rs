@@ -990,6 +990,9 @@ impl Desk {
                 };
                 let mut names = BTreeMap::new();
                 for reference in references(&c.ours).chain(c.upstream.iter().flat_map(references)) {
+                    if names.contains_key(&reference) {
+                        continue; // named already (the same person on both sides)
+                    }
                     let name = match reference.split_once('/') {
                         Some(("Patient", id)) => store.patient_brief(id)?.map(|p| p.label()),
                         Some(("Practitioner", id)) => clinicians.get(id).cloned(),
