@@ -1383,6 +1383,101 @@ async fn a_change_written_before_a_crash_is_not_back_entered_when_it_has_passed_
     assert_no_duplicates(&state, "after both re-runs");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_written_before_a_crash_then_cancelled_offline_is_cancelled_upstream() {
+    let outage = Outage::start().await;
+    let mut store = outage.cache.open();
+    let mut pools = Pools::new(&store);
+    let (slot, patient) = (pools.late_slot(), pools.patient());
+    outage.up.set_clock(reconcile_at()).await.unwrap();
+
+    // The booking reaches the upstream, then a crash before Lifeboat recorded it; the
+    // patient phones to cancel before the manager runs reconciliation again.
+    let booked = Desk { store: &mut store }.book(&slot, &patient);
+    let crashed = run(
+        &outage.up,
+        &mut store,
+        reconcile_at(),
+        &mut KillAfterWrite { nth: 1, seen: 0 },
+    )
+    .await;
+    assert!(matches!(crashed, Err(ReconcileError::Interrupted)));
+    let cancelled = Desk { store: &mut store }.cancel(&booked);
+    run(&outage.up, &mut store, reconcile_at(), &mut Quiet)
+        .await
+        .unwrap();
+
+    let state = outage.upstream_state().await;
+    let upstream = &state.appointments[&format!("lifeboat:{booked}")];
+    assert_eq!(upstream.len(), 1, "{upstream:?}");
+    assert_eq!(upstream[0].status, "cancelled", "{upstream:?}");
+    assert!(
+        upstream[0]
+            .markers
+            .contains(&format!("cancelled-by:{cancelled}"))
+    );
+    assert_eq!(state.slots[&slot.id], "free", "the slot is offered again");
+    for id in [&booked, &cancelled] {
+        let entry = store.journal_entry(id).unwrap().unwrap();
+        assert_eq!(entry.state, JournalState::Applied, "{entry:?}");
+    }
+    assert!(worklist(&store).is_empty());
+    assert_no_duplicates(&state, "after the re-run");
+
+    // Run again: nothing more is sent.
+    let writes = writes_served(&outage.up).await.len();
+    run(&outage.up, &mut store, reconcile_at(), &mut Quiet)
+        .await
+        .unwrap();
+    assert_eq!(writes_served(&outage.up).await.len(), writes);
+
+    // The same, but the practice marks the patient arrived upstream before the re-run: that
+    // is not overwritten, and a person is asked to settle it.
+    let (slot, patient) = (pools.late_slot(), pools.patient());
+    let booked = Desk { store: &mut store }.book(&slot, &patient);
+    let crashed = run(
+        &outage.up,
+        &mut store,
+        reconcile_at(),
+        &mut KillAfterWrite { nth: 1, seen: 0 },
+    )
+    .await;
+    assert!(matches!(crashed, Err(ReconcileError::Interrupted)));
+    let practice = Practice(&outage.up);
+    let found = practice
+        .read(&format!(
+            "Appointment?identifier={OFFLINE_CHANGE_SYSTEM}|{booked}"
+        ))
+        .await;
+    let mut appointment = found["entry"][0]["resource"].clone();
+    appointment["status"] = json!("arrived");
+    let id = appointment["id"].as_str().unwrap().to_string();
+    practice
+        .put(&format!("Appointment/{id}"), appointment)
+        .await;
+    Desk { store: &mut store }.cancel(&booked);
+    run(&outage.up, &mut store, reconcile_at(), &mut Quiet)
+        .await
+        .unwrap();
+    let state = outage.upstream_state().await;
+    assert_eq!(
+        state.appointments[&format!("lifeboat:{booked}")][0].status,
+        "arrived"
+    );
+    let item = store
+        .worklist(true)
+        .unwrap()
+        .into_iter()
+        .find(|w| w.journal_id == booked)
+        .expect("on the worklist");
+    assert_eq!(item.kind, "manual");
+    assert_eq!(item.patient_id.as_deref(), Some(patient.as_str()));
+    assert!(
+        item.summary.contains(&format!("Appointment/{id}")) && item.summary.contains("arrived"),
+        "{item:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // 3. Conflicts, each produced for real by changing the upstream during the outage
 // ---------------------------------------------------------------------------------------

@@ -859,6 +859,147 @@ impl Reconciler<'_> {
             .and_then(|r| serde_json::from_str(r.get()).ok()))
     }
 
+    /// Sends `appointment` (as the upstream last had it, at version `based_on`) back
+    /// cancelled for `reason`, carrying `entry`'s marker. `Ok(Ok(version))` once it is
+    /// cancelled by us (also when an interrupted run had already sent it); `Ok(Err(..))` when
+    /// the upstream no longer has it as it was, with what it holds now.
+    async fn send_cancellation(
+        &self,
+        appointment_id: &str,
+        appointment: Value,
+        based_on: &str,
+        reason: &str,
+        entry: &str,
+    ) -> Result<Result<String, (ConflictKind, Option<Value>)>, UpstreamError> {
+        let body = cancelled(appointment, reason, entry);
+        let sent = self
+            .upstream
+            .update(
+                "Appointment",
+                appointment_id,
+                &body,
+                Precondition::IfMatch(based_on),
+            )
+            .await;
+        Ok(match sent {
+            Ok(answer) => Ok(answer.etag_version.unwrap_or_default()),
+            Err(UpstreamError::VersionConflict { .. }) => {
+                // Ours from an earlier, interrupted run? Or changed by someone else?
+                let now_upstream = self.upstream.read("Appointment", appointment_id).await?;
+                if carries_cancel_marker(&now_upstream.body, entry) {
+                    Ok(now_upstream.etag_version.unwrap_or_default())
+                } else if now_upstream.body.get("status").and_then(Value::as_str)
+                    == Some("cancelled")
+                {
+                    Err((
+                        ConflictKind::AppointmentCancelledUpstream,
+                        Some(now_upstream.body),
+                    ))
+                } else {
+                    Err((ConflictKind::AppointmentChanged, Some(now_upstream.body)))
+                }
+            }
+            Err(UpstreamError::NotFound { .. }) => Err((ConflictKind::AppointmentGone, None)),
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(_) => Err((ConflictKind::Refused, None)),
+        })
+    }
+
+    fn journal_kind(&self, id: Option<&String>) -> Result<Option<JournalKind>, StoreError> {
+        Ok(match id {
+            Some(id) => self.store.journal_entry(id)?.map(|e| e.kind),
+            None => None,
+        })
+    }
+
+    /// An offline booking cancelled offline that an interrupted run had already created
+    /// upstream (`booked`, as the upstream holds it now): cancelled there, as it now is,
+    /// with the offline cancellation's reason and marker. If the upstream has since marked
+    /// it arrived, fulfilled or did not attend, a person settles it from the worklist; it is
+    /// never left booked unseen.
+    async fn cancel_earlier_booking(
+        &mut self,
+        index: usize,
+        step: &Step,
+        booked: Value,
+        entries: &[String],
+        observer: &mut dyn ReplayObserver,
+    ) -> Result<Applied, ReconcileError> {
+        let id = booked
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let version = booked
+            .pointer("/meta/versionId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let (cancel_entry, reason) = match entries.last().map(|e| self.store.journal_entry(e)) {
+            Some(Ok(Some(e))) if e.kind == JournalKind::Cancel => {
+                let reason = e.payload["reason"].as_str().unwrap_or_default().to_string();
+                (e.id, reason)
+            }
+            Some(Err(e)) => return Err(e.into()),
+            _ => (entries[0].clone(), String::new()),
+        };
+        let status = booked
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_string();
+        let outcome = match status.as_str() {
+            "booked" => {
+                self.send_cancellation(&id, booked, &version, &reason, &cancel_entry)
+                    .await
+            }
+            "cancelled" => Ok(Err((ConflictKind::AppointmentCancelledUpstream, None))),
+            // Marked arrived, fulfilled or did not attend upstream: not ours to undo.
+            _ => Ok(Err((ConflictKind::AppointmentChanged, None))),
+        };
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(e) if e.is_retryable() => {
+                self.record_failure(step, &e)?;
+                return Ok(Applied::Stop(e));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let upstream_id = format!("Appointment/{id}");
+        Ok(Applied::Done(match outcome {
+            Ok(_) => {
+                if !observer.on(ReplayEvent::UpstreamWritten { index }) {
+                    return Err(ReconcileError::Interrupted);
+                }
+                self.record_sent_earlier(entries, &format!("{upstream_id} cancelled"))?;
+                StepResult::Applied { upstream_id }
+            }
+            Err((
+                ConflictKind::AppointmentCancelledUpstream | ConflictKind::AppointmentGone,
+                _,
+            )) => {
+                // Cancelled (or removed) upstream meanwhile: what the practice wanted.
+                self.record_sent_earlier(entries, &format!("{upstream_id} no longer booked"))?;
+                StepResult::Applied { upstream_id }
+            }
+            Err(_) => {
+                let patient = self
+                    .store
+                    .journal_entry(&entries[0])?
+                    .and_then(|e| e.payload["patient_id"].as_str().map(str::to_string));
+                self.send_to_worklist(
+                    entries,
+                    "manual",
+                    patient.as_deref(),
+                    &format!(
+                        "Booked upstream ({upstream_id}) by an interrupted reconciliation, then cancelled offline ({reason}), but the upstream now has it as {status}: settle it by hand"
+                    ),
+                )?;
+                StepResult::BackEntry
+            }
+        }))
+    }
+
     async fn apply(
         &mut self,
         index: usize,
@@ -994,45 +1135,11 @@ impl Reconciler<'_> {
                         kind: ConflictKind::AppointmentGone,
                     }));
                 };
-                let body = cancelled(
-                    serde_json::from_str(&cached.raw).unwrap_or(Value::Null),
-                    reason,
-                    entry,
-                );
-                let outcome = match upstream_call!(
-                    self.upstream
-                        .update(
-                            "Appointment",
-                            appointment_id,
-                            &body,
-                            Precondition::IfMatch(based_on)
-                        )
+                let cached = serde_json::from_str(&cached.raw).unwrap_or(Value::Null);
+                let outcome = upstream_call!(
+                    self.send_cancellation(appointment_id, cached, based_on, reason, entry)
                         .await
-                ) {
-                    Ok(answer) => Ok(answer.etag_version.unwrap_or_default()),
-                    Err(UpstreamError::VersionConflict { .. }) => {
-                        // Ours from an earlier, interrupted run? Or changed by someone else?
-                        let now_upstream = upstream_call!(
-                            self.upstream.read("Appointment", appointment_id).await
-                        )?;
-                        if carries_cancel_marker(&now_upstream.body, entry) {
-                            Ok(now_upstream.etag_version.unwrap_or_default())
-                        } else if now_upstream.body.get("status").and_then(Value::as_str)
-                            == Some("cancelled")
-                        {
-                            Err((
-                                ConflictKind::AppointmentCancelledUpstream,
-                                Some(now_upstream.body),
-                            ))
-                        } else {
-                            Err((ConflictKind::AppointmentChanged, Some(now_upstream.body)))
-                        }
-                    }
-                    Err(UpstreamError::NotFound { .. }) => {
-                        Err((ConflictKind::AppointmentGone, None))
-                    }
-                    Err(_) => Err((ConflictKind::Refused, None)),
-                };
+                )?;
                 match outcome {
                     Ok(version) => {
                         if !observer.on(ReplayEvent::UpstreamWritten { index }) {
@@ -1068,6 +1175,20 @@ impl Reconciler<'_> {
                 }
             }
             Step::Supersede { entries, why } => {
+                // Booked and cancelled offline cancels out, unless an earlier run was
+                // interrupted after the booking reached the upstream: then it is there
+                // (found by its identifier), and it is cancelled there.
+                let earlier = match self.journal_kind(entries.first())? {
+                    Some(JournalKind::Book) => {
+                        upstream_call!(self.existing_by_marker("Appointment", &entries[0]).await)?
+                    }
+                    _ => None,
+                };
+                if let Some(booked) = earlier {
+                    return self
+                        .cancel_earlier_booking(index, step, booked, entries, observer)
+                        .await;
+                }
                 let tx = self.store.transaction()?;
                 for e in entries {
                     tx.set_journal_state(e, JournalState::Superseded, Some(why), now)?;
