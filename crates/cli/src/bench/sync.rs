@@ -189,7 +189,13 @@ pub fn run(patients: usize, page_size: u32) -> Result<(), String> {
             server_plain.as_secs_f64(),
             server_lifeboat.as_secs_f64()
         );
-        println!("Ratio, sync / plain download of the same round (target <= 1.15): {:>5.2}", median(ratios));
+        let spread = |pick: fn(f64, f64) -> f64| ratios.iter().copied().reduce(pick).unwrap_or_default();
+        println!(
+            "Ratio, sync / plain download of the same round (target <= 1.15): {:>5.2} (rounds from {:.2} to {:.2})",
+            median(ratios.iter().copied()),
+            spread(f64::min),
+            spread(f64::max)
+        );
         println!(
             "Incremental sync after {changed} changes: {:.2} s ({inc_fetched} resources fetched in {inc_requests} requests)",
             incremental.as_secs_f64()
