@@ -17,7 +17,7 @@ use lifeboat_engine::booking::{self, Actor, Attendance, BookRequest};
 use lifeboat_engine::reconcile::{
     self, Choice, ConflictKind, DRILL_SETTING, Decision, OFFLINE_CANCELLATION_SYSTEM,
     OFFLINE_CHANGE_SYSTEM, Quiet, ReconcileError, ReconcileReport, Reconciler, ReplayEvent,
-    ReplayObserver, Step, StepResult,
+    ReplayObserver, Step, StepOutcome, StepResult,
 };
 use lifeboat_model::ResourceKind;
 use lifeboat_store::{
@@ -1383,6 +1383,23 @@ async fn a_change_written_before_a_crash_is_not_back_entered_when_it_has_passed_
     assert_no_duplicates(&state, "after both re-runs");
 }
 
+/// The dry run's step for the chain that begins with `first`.
+async fn dry_run(up: &TestUpstream, store: &mut Store, first: &str) -> StepOutcome {
+    let client = upstream_client(up);
+    Reconciler {
+        upstream: &client,
+        store,
+        now: reconcile_at(),
+    }
+    .run(true, &mut Quiet)
+    .await
+    .unwrap()
+    .steps
+    .into_iter()
+    .find(|s| s.entries.first().map(String::as_str) == Some(first))
+    .expect("a step for the chain")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_booking_written_before_a_crash_then_cancelled_offline_is_cancelled_upstream() {
     let outage = Outage::start().await;
@@ -1403,6 +1420,15 @@ async fn a_booking_written_before_a_crash_then_cancelled_offline_is_cancelled_up
     .await;
     assert!(matches!(crashed, Err(ReconcileError::Interrupted)));
     let cancelled = Desk { store: &mut store }.cancel(&booked);
+    // The dry run says what the run will do, and writes nothing.
+    let writes = writes_served(&outage.up).await.len();
+    let preview = dry_run(&outage.up, &mut store, &booked).await;
+    assert!(
+        matches!(preview.result, StepResult::WouldApply),
+        "{preview:?}"
+    );
+    assert!(preview.summary.contains("cancel it there"), "{preview:?}");
+    assert_eq!(writes_served(&outage.up).await.len(), writes);
     run(&outage.up, &mut store, reconcile_at(), &mut Quiet)
         .await
         .unwrap();
@@ -1456,6 +1482,11 @@ async fn a_booking_written_before_a_crash_then_cancelled_offline_is_cancelled_up
         .put(&format!("Appointment/{id}"), appointment)
         .await;
     Desk { store: &mut store }.cancel(&booked);
+    let preview = dry_run(&outage.up, &mut store, &booked).await;
+    assert!(
+        matches!(preview.result, StepResult::BackEntry),
+        "{preview:?}"
+    );
     run(&outage.up, &mut store, reconcile_at(), &mut Quiet)
         .await
         .unwrap();

@@ -545,7 +545,7 @@ impl RunState {
             ) => {
                 self.move_conflicts.insert(entry.clone(), *kind);
             }
-            (Step::Cancel { .. }, StepResult::WouldApply) => {
+            (Step::Cancel { .. } | Step::Supersede { .. }, StepResult::WouldApply) => {
                 self.freed.extend(cancelled_slot);
             }
             (Step::Book { booking, .. }, StepResult::WouldApply) => {
@@ -661,6 +661,16 @@ impl Reconciler<'_> {
             if !dry_run && !observer.on(ReplayEvent::Recorded { index }) {
                 return Err(ReconcileError::Interrupted);
             }
+            // A chain that cancels out, found booked upstream by an interrupted run.
+            let summary = match (step, &result) {
+                (Step::Supersede { .. }, StepResult::Applied { .. } | StepResult::WouldApply) => {
+                    "Booked and cancelled offline, but an interrupted run had already booked it upstream: cancel it there".into()
+                }
+                (Step::Supersede { .. }, StepResult::BackEntry) => {
+                    "Booked and cancelled offline, but an interrupted run had already booked it upstream, where it has changed since".into()
+                }
+                _ => summary,
+            };
             report.steps.push(StepOutcome {
                 entries: step.entries().iter().map(|s| s.to_string()).collect(),
                 summary,
@@ -785,7 +795,15 @@ impl Reconciler<'_> {
                 }
                 Ok(a) => (StepResult::WouldApply, slot_of(&a.body)),
             },
-            Step::Supersede { .. } => (StepResult::Superseded, None),
+            Step::Supersede { entries, .. } => {
+                match self.booked_by_an_earlier_run(entries).await? {
+                    Some(a) if a.get("status").and_then(Value::as_str) == Some("booked") => {
+                        (StepResult::WouldApply, slot_of(&a))
+                    }
+                    Some(_) => (StepResult::BackEntry, None),
+                    None => (StepResult::Superseded, None),
+                }
+            }
             Step::BackEntry { entries, .. } => match self.already_sent(entries).await? {
                 Some(_) => (StepResult::WouldApply, None),
                 None => (StepResult::BackEntry, None),
@@ -905,11 +923,19 @@ impl Reconciler<'_> {
         })
     }
 
-    fn journal_kind(&self, id: Option<&String>) -> Result<Option<JournalKind>, StoreError> {
-        Ok(match id {
-            Some(id) => self.store.journal_entry(id)?.map(|e| e.kind),
-            None => None,
-        })
+    /// For a chain that cancels out and began with an offline booking: that booking as the
+    /// upstream holds it, if an earlier, interrupted run had already created it there.
+    async fn booked_by_an_earlier_run(
+        &self,
+        entries: &[String],
+    ) -> Result<Option<Value>, ReconcileError> {
+        let Some(first) = entries.first() else {
+            return Ok(None);
+        };
+        if self.store.journal_entry(first)?.map(|e| e.kind) != Some(JournalKind::Book) {
+            return Ok(None);
+        }
+        Ok(self.existing_by_marker("Appointment", first).await?)
     }
 
     /// An offline booking cancelled offline that an interrupted run had already created
@@ -1178,11 +1204,12 @@ impl Reconciler<'_> {
                 // Booked and cancelled offline cancels out, unless an earlier run was
                 // interrupted after the booking reached the upstream: then it is there
                 // (found by its identifier), and it is cancelled there.
-                let earlier = match self.journal_kind(entries.first())? {
-                    Some(JournalKind::Book) => {
-                        upstream_call!(self.existing_by_marker("Appointment", &entries[0]).await)?
+                let earlier = match self.booked_by_an_earlier_run(entries).await {
+                    Err(ReconcileError::Upstream(e)) if e.is_retryable() => {
+                        self.record_failure(step, &e)?;
+                        return Ok(Applied::Stop(e));
                     }
-                    _ => None,
+                    other => other?,
                 };
                 if let Some(booked) = earlier {
                     return self
