@@ -372,6 +372,16 @@ fn worklist(store: &Store) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The worklist item (open or done) for a journal entry.
+fn work_item(store: &Store, journal_id: &str) -> lifeboat_store::WorkItem {
+    store
+        .worklist(true)
+        .unwrap()
+        .into_iter()
+        .find(|w| w.journal_id == journal_id)
+        .expect("on the worklist")
+}
+
 async fn writes_served(up: &TestUpstream) -> Vec<String> {
     up.stats().await.unwrap()["recent"]
         .as_array()
@@ -1383,6 +1393,38 @@ async fn a_change_written_before_a_crash_is_not_back_entered_when_it_has_passed_
     assert_no_duplicates(&state, "after both re-runs");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_arrival_shows_until_its_back_entry_is_ticked_off() {
+    let outage = Outage::start().await;
+    let mut store = outage.cache.open();
+    let mut pools = Pools::new(&store);
+    let appointment = pools.early_appointment();
+    let marked = Desk { store: &mut store }.mark(&appointment.id, Attendance::Arrived);
+    run(&outage.up, &mut store, reconcile_at(), &mut Quiet)
+        .await
+        .unwrap();
+    let shown = store.appointment(&appointment.id).unwrap().unwrap();
+    assert_eq!(
+        (shown.status.as_str(), shown.changed_offline),
+        ("arrived", true),
+        "still shown as marked while it waits to be entered by hand"
+    );
+    let item = work_item(&store, &marked);
+
+    let tx = store.transaction().unwrap();
+    assert!(
+        tx.complete_work_item(item.id, "manager", reconcile_at())
+            .unwrap()
+    );
+    tx.commit().unwrap();
+    let shown = store.appointment(&appointment.id).unwrap().unwrap();
+    assert_eq!(
+        (shown.status.as_str(), shown.changed_offline),
+        (appointment.status.as_str(), false),
+        "the upstream's record is shown once the mark has been entered there"
+    );
+}
+
 /// The dry run's step for the chain that begins with `first`.
 async fn dry_run(up: &TestUpstream, store: &mut Store, first: &str) -> StepOutcome {
     let client = upstream_client(up);
@@ -1495,12 +1537,7 @@ async fn a_booking_written_before_a_crash_then_cancelled_offline_is_cancelled_up
         state.appointments[&format!("lifeboat:{booked}")][0].status,
         "arrived"
     );
-    let item = store
-        .worklist(true)
-        .unwrap()
-        .into_iter()
-        .find(|w| w.journal_id == booked)
-        .expect("on the worklist");
+    let item = work_item(&store, &booked);
     assert_eq!(item.kind, "manual");
     assert_eq!(item.patient_id.as_deref(), Some(patient.as_str()));
     assert!(

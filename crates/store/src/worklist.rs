@@ -43,6 +43,9 @@ impl CacheTx<'_> {
     }
 
     /// Ticks an item off. Returns false if it was already done (or does not exist).
+    /// An arrival, did-not-attend or cancellation it asked to be entered by hand stops
+    /// showing over the appointment: from now on the upstream's record of it is the one shown
+    /// (brought by the next sync), never a stale offline mark over it.
     pub fn complete_work_item(&self, id: i64, by: &str, at: DateTime<Utc>) -> Result<bool> {
         let n = self
             .tx
@@ -50,6 +53,14 @@ impl CacheTx<'_> {
                 "UPDATE worklist SET done_by = ?2, done_at = ?3 WHERE id = ?1 AND done_at IS NULL",
             )?
             .execute(params![id, by, ts(at)])?;
+        if n == 1 {
+            self.tx
+                .prepare_cached(
+                    "DELETE FROM offline_appointment_change
+                     WHERE journal_id = (SELECT journal_id FROM worklist WHERE id = ?1)",
+                )?
+                .execute([id])?;
+        }
         Ok(n == 1)
     }
 
