@@ -1317,6 +1317,18 @@ impl ReplayObserver for KillAfterWrite {
     }
 }
 
+/// A run that crashes just after its first upstream write, before recording it here.
+async fn crash_after_first_write(up: &TestUpstream, store: &mut Store) {
+    let crashed = run(
+        up,
+        store,
+        reconcile_at(),
+        &mut KillAfterWrite { nth: 1, seen: 0 },
+    )
+    .await;
+    assert!(matches!(crashed, Err(ReconcileError::Interrupted)));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_written_before_a_crash_is_not_back_entered_when_it_has_passed_by_the_rerun() {
     let outage = Outage::start().await;
@@ -1343,14 +1355,7 @@ async fn a_change_written_before_a_crash_is_not_back_entered_when_it_has_passed_
 
     // A booking written upstream, then a crash before it was recorded; re-run later.
     let booked = Desk { store: &mut store }.book(&slot, &patient);
-    let crashed = run(
-        &outage.up,
-        &mut store,
-        reconcile_at(),
-        &mut KillAfterWrite { nth: 1, seen: 0 },
-    )
-    .await;
-    assert!(matches!(crashed, Err(ReconcileError::Interrupted)));
+    crash_after_first_write(&outage.up, &mut store).await;
     outage.up.set_clock(later).await.unwrap();
     run(&outage.up, &mut store, later, &mut Quiet)
         .await
@@ -1367,14 +1372,7 @@ async fn a_change_written_before_a_crash_is_not_back_entered_when_it_has_passed_
     // The same for a cancellation.
     outage.up.set_clock(reconcile_at()).await.unwrap();
     let cancelled = Desk { store: &mut store }.cancel(&appointment.id);
-    let crashed = run(
-        &outage.up,
-        &mut store,
-        reconcile_at(),
-        &mut KillAfterWrite { nth: 1, seen: 0 },
-    )
-    .await;
-    assert!(matches!(crashed, Err(ReconcileError::Interrupted)));
+    crash_after_first_write(&outage.up, &mut store).await;
     outage.up.set_clock(later).await.unwrap();
     run(&outage.up, &mut store, later, &mut Quiet)
         .await
@@ -1453,14 +1451,7 @@ async fn a_booking_written_before_a_crash_then_cancelled_offline_is_cancelled_up
     // The booking reaches the upstream, then a crash before Lifeboat recorded it; the
     // patient phones to cancel before the manager runs reconciliation again.
     let booked = Desk { store: &mut store }.book(&slot, &patient);
-    let crashed = run(
-        &outage.up,
-        &mut store,
-        reconcile_at(),
-        &mut KillAfterWrite { nth: 1, seen: 0 },
-    )
-    .await;
-    assert!(matches!(crashed, Err(ReconcileError::Interrupted)));
+    crash_after_first_write(&outage.up, &mut store).await;
     let cancelled = Desk { store: &mut store }.cancel(&booked);
     // The dry run says what the run will do, and writes nothing.
     let writes = writes_served(&outage.up).await.len();
@@ -1503,14 +1494,7 @@ async fn a_booking_written_before_a_crash_then_cancelled_offline_is_cancelled_up
     // is not overwritten, and a person is asked to settle it.
     let (slot, patient) = (pools.late_slot(), pools.patient());
     let booked = Desk { store: &mut store }.book(&slot, &patient);
-    let crashed = run(
-        &outage.up,
-        &mut store,
-        reconcile_at(),
-        &mut KillAfterWrite { nth: 1, seen: 0 },
-    )
-    .await;
-    assert!(matches!(crashed, Err(ReconcileError::Interrupted)));
+    crash_after_first_write(&outage.up, &mut store).await;
     let practice = Practice(&outage.up);
     let found = practice
         .read(&format!(

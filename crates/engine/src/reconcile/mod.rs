@@ -938,61 +938,49 @@ impl Reconciler<'_> {
         Ok(self.existing_by_marker("Appointment", first).await?)
     }
 
-    /// An offline booking cancelled offline that an interrupted run had already created
-    /// upstream (`booked`, as the upstream holds it now): cancelled there, as it now is,
-    /// with the offline cancellation's reason and marker. If the upstream has since marked
-    /// it arrived, fulfilled or did not attend, a person settles it from the worklist; it is
-    /// never left booked unseen.
+    /// A chain that cancels out (booked, then cancelled offline) whose booking an
+    /// interrupted run had already created upstream: cancelled there, as it now is, with
+    /// the offline cancellation's reason and marker. If the upstream has since marked it
+    /// arrived, fulfilled or did not attend, a person settles it from the worklist; it is
+    /// never left booked unseen. `None` when there is nothing upstream to settle.
     async fn cancel_earlier_booking(
         &mut self,
         index: usize,
-        step: &Step,
-        booked: Value,
         entries: &[String],
         observer: &mut dyn ReplayObserver,
-    ) -> Result<Applied, ReconcileError> {
-        let id = booked
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let version = booked
-            .pointer("/meta/versionId")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let (cancel_entry, reason) = match entries.last().map(|e| self.store.journal_entry(e)) {
-            Some(Ok(Some(e))) if e.kind == JournalKind::Cancel => {
-                let reason = e.payload["reason"].as_str().unwrap_or_default().to_string();
-                (e.id, reason)
-            }
-            Some(Err(e)) => return Err(e.into()),
-            _ => (entries[0].clone(), String::new()),
+    ) -> Result<Option<StepResult>, ReconcileError> {
+        let Some(booked) = self.booked_by_an_earlier_run(entries).await? else {
+            return Ok(None);
         };
-        let status = booked
-            .get("status")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_string();
+        let text = |pointer: &str| {
+            booked
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let (id, version, status) = (text("/id"), text("/meta/versionId"), text("/status"));
+        let (cancel_entry, reason) = match entries.last() {
+            Some(last) => match self.store.journal_entry(last)? {
+                Some(e) if e.kind == JournalKind::Cancel => {
+                    let reason = e.payload["reason"].as_str().unwrap_or_default().to_string();
+                    (e.id, reason)
+                }
+                _ => (last.clone(), String::new()),
+            },
+            None => return Ok(None),
+        };
         let outcome = match status.as_str() {
             "booked" => {
                 self.send_cancellation(&id, booked, &version, &reason, &cancel_entry)
-                    .await
+                    .await?
             }
-            "cancelled" => Ok(Err((ConflictKind::AppointmentCancelledUpstream, None))),
+            "cancelled" => Err((ConflictKind::AppointmentCancelledUpstream, None)),
             // Marked arrived, fulfilled or did not attend upstream: not ours to undo.
-            _ => Ok(Err((ConflictKind::AppointmentChanged, None))),
-        };
-        let outcome = match outcome {
-            Ok(outcome) => outcome,
-            Err(e) if e.is_retryable() => {
-                self.record_failure(step, &e)?;
-                return Ok(Applied::Stop(e));
-            }
-            Err(e) => return Err(e.into()),
+            _ => Err((ConflictKind::AppointmentChanged, None)),
         };
         let upstream_id = format!("Appointment/{id}");
-        Ok(Applied::Done(match outcome {
+        Ok(Some(match outcome {
             Ok(_) => {
                 if !observer.on(ReplayEvent::UpstreamWritten { index }) {
                     return Err(ReconcileError::Interrupted);
@@ -1204,17 +1192,14 @@ impl Reconciler<'_> {
                 // Booked and cancelled offline cancels out, unless an earlier run was
                 // interrupted after the booking reached the upstream: then it is there
                 // (found by its identifier), and it is cancelled there.
-                let earlier = match self.booked_by_an_earlier_run(entries).await {
+                match self.cancel_earlier_booking(index, entries, observer).await {
                     Err(ReconcileError::Upstream(e)) if e.is_retryable() => {
                         self.record_failure(step, &e)?;
                         return Ok(Applied::Stop(e));
                     }
-                    other => other?,
-                };
-                if let Some(booked) = earlier {
-                    return self
-                        .cancel_earlier_booking(index, step, booked, entries, observer)
-                        .await;
+                    Ok(Some(settled)) => return Ok(Applied::Done(settled)),
+                    Ok(None) => {}
+                    Err(e) => return Err(e),
                 }
                 let tx = self.store.transaction()?;
                 for e in entries {
