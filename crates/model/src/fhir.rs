@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json_borrow::Value;
 
 use crate::nhs_number::NhsNumber;
 
@@ -224,14 +224,14 @@ impl CachedResource {
     }
 
     /// As `from_json` for a value already parsed (e.g. a Bundle entry); `raw` is its text.
-    pub fn from_value(v: &Value, raw: String) -> Result<Self, FhirError> {
+    fn from_value(v: &Value<'_>, raw: String) -> Result<Self, FhirError> {
         let type_name = v
-            .get("resourceType")
+            .field("resourceType")
             .and_then(Value::as_str)
             .ok_or(FhirError::NoResourceType)?;
         let kind: ResourceKind = type_name.parse()?;
         let id = v
-            .get("id")
+            .field("id")
             .and_then(Value::as_str)
             .filter(|id| is_fhir_id(id))
             .ok_or(FhirError::NoId { kind })?
@@ -282,13 +282,13 @@ fn is_fhir_id(id: &str) -> bool {
 struct Reader<'a> {
     kind: ResourceKind,
     id: &'a str,
-    v: &'a Value,
+    v: &'a Value<'a>,
 }
 
 /// The value at a JSON pointer made of plain names and indexes, as `Value::pointer`
 /// without its unescaping (`~0`, `~1`), which allocates for every step and shows in a
 /// sync's profile; the pointers here are constants with no escapes.
-fn at<'v>(v: &'v Value, ptr: &str) -> Option<&'v Value> {
+fn at<'v>(v: &'v Value<'v>, ptr: &str) -> Option<&'v Value<'v>> {
     ptr.strip_prefix('/')?
         .split('/')
         .try_fold(v, |v, step| match v {
@@ -296,6 +296,18 @@ fn at<'v>(v: &'v Value, ptr: &str) -> Option<&'v Value> {
             Value::Array(items) => items.get(step.parse::<usize>().ok()?),
             _ => None,
         })
+}
+
+/// A member of a JSON object (`None` for a missing member, or for a value that is not an
+/// object), as `serde_json::Value::get` answers.
+trait Field<'v> {
+    fn field(&self, key: &str) -> Option<&Value<'v>>;
+}
+
+impl<'v> Field<'v> for Value<'v> {
+    fn field(&self, key: &str) -> Option<&Value<'v>> {
+        self.as_object()?.get(key)
+    }
 }
 
 impl Reader<'_> {
@@ -356,38 +368,38 @@ impl Reader<'_> {
     /// Text of a CodeableConcept: its text, else its first coding's display, else its code.
     fn concept(&self, ptr: &str) -> Option<String> {
         let c = at(self.v, ptr)?;
-        let text = |v: Option<&Value>| {
+        let text = |v: Option<&Value<'_>>| {
             v.and_then(Value::as_str)
                 .filter(|s| !s.trim().is_empty())
                 .map(str::to_string)
         };
-        text(c.get("text"))
+        text(c.field("text"))
             .or_else(|| text(at(c, "/coding/0/display")))
             .or_else(|| text(at(c, "/coding/0/code")))
     }
 
     /// The official (else usual, else first) HumanName.
-    fn name(&self) -> Option<&Value> {
-        let names = self.v.get("name")?.as_array()?;
+    fn name(&self) -> Option<&Value<'_>> {
+        let names = self.v.field("name")?.as_array()?;
         ["official", "usual"]
             .iter()
             .find_map(|u| {
                 names
                     .iter()
-                    .find(|n| n.get("use").and_then(Value::as_str) == Some(u))
+                    .find(|n| n.field("use").and_then(Value::as_str) == Some(u))
             })
             .or_else(|| names.first())
     }
 
     fn name_display(&self) -> Option<String> {
         let n = self.name()?;
-        if let Some(text) = n.get("text").and_then(Value::as_str) {
+        if let Some(text) = n.field("text").and_then(Value::as_str) {
             return Some(text.to_string());
         }
         let parts: Vec<&str> = ["prefix", "given"]
             .iter()
-            .flat_map(|k| strings(n.get(*k)))
-            .chain(n.get("family").and_then(Value::as_str))
+            .flat_map(|k| strings(n.field(k)))
+            .chain(n.field("family").and_then(Value::as_str))
             .collect();
         (!parts.is_empty()).then(|| parts.join(" "))
     }
@@ -395,26 +407,26 @@ impl Reader<'_> {
     fn patient(&self) -> Result<PatientRow, FhirError> {
         let nhs_number = self
             .v
-            .get("identifier")
+            .field("identifier")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .find(|i| i.get("system").and_then(Value::as_str) == Some(NHS_NUMBER_SYSTEM))
+            .find(|i| i.field("system").and_then(Value::as_str) == Some(NHS_NUMBER_SYSTEM))
             .map(|i| {
-                let value = i.get("value").and_then(Value::as_str).unwrap_or_default();
+                let value = i.field("value").and_then(Value::as_str).unwrap_or_default();
                 NhsNumber::parse(value)
                     .map_err(|e| self.invalid(format!("NHS number identifier: {e}")))
             })
             .transpose()?;
         let name = self.name().ok_or_else(|| self.invalid("has no name"))?;
         let family = name
-            .get("family")
+            .field("family")
             .and_then(Value::as_str)
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| self.invalid("name.family is missing"))?
             .to_string();
-        let given = strings(name.get("given")).collect::<Vec<_>>().join(" ");
-        let title = strings(name.get("prefix")).next().map(str::to_string);
+        let given = strings(name.field("given")).collect::<Vec<_>>().join(" ");
+        let title = strings(name.field("prefix")).next().map(str::to_string);
         let birth_date = self
             .str("/birthDate")
             .map(|s| {
@@ -424,34 +436,34 @@ impl Reader<'_> {
             .transpose()?;
         let home_address = self
             .v
-            .get("address")
+            .field("address")
             .and_then(Value::as_array)
             .and_then(|a| {
                 a.iter()
-                    .find(|x| x.get("use").and_then(Value::as_str) == Some("home"))
+                    .find(|x| x.field("use").and_then(Value::as_str) == Some("home"))
                     .or_else(|| a.first())
             });
         let address_line = home_address.map(|a| {
-            strings(a.get("line"))
-                .chain(a.get("city").and_then(Value::as_str))
+            strings(a.field("line"))
+                .chain(a.field("city").and_then(Value::as_str))
                 .collect::<Vec<_>>()
                 .join(", ")
         });
         let postcode = home_address
-            .and_then(|a| a.get("postalCode"))
+            .and_then(|a| a.field("postalCode"))
             .and_then(Value::as_str)
             .map(str::to_string);
         let phone = self
             .v
-            .get("telecom")
+            .field("telecom")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .find(|t| t.get("system").and_then(Value::as_str) == Some("phone"))
-            .and_then(|t| t.get("value"))
+            .find(|t| t.field("system").and_then(Value::as_str) == Some("phone"))
+            .and_then(|t| t.field("value"))
             .and_then(Value::as_str)
             .map(str::to_string);
-        let deceased = self.v.get("deceasedBoolean").and_then(Value::as_bool) == Some(true)
+        let deceased = self.v.field("deceasedBoolean").and_then(Value::as_bool) == Some(true)
             || self.str("/deceasedDateTime").is_some();
         Ok(PatientRow {
             nhs_number,
@@ -474,8 +486,8 @@ impl Reader<'_> {
             location_id: None,
             service_type: self.concept("/serviceType/0"),
         };
-        let actors = self.v.get("actor").and_then(Value::as_array);
-        for i in 0..actors.map_or(0, Vec::len) {
+        let actors = self.v.field("actor").and_then(Value::as_array);
+        for i in 0..actors.map_or(0, <[_]>::len) {
             let ptr = format!("/actor/{i}/reference");
             match self.str(&ptr).and_then(|r| r.rsplit('/').nth(1)) {
                 Some("Practitioner") => {
@@ -505,8 +517,8 @@ impl Reader<'_> {
             description: self.str("/description").map(str::to_string),
             comment: self.str("/comment").map(str::to_string),
         };
-        let participants = self.v.get("participant").and_then(Value::as_array);
-        for i in 0..participants.map_or(0, Vec::len) {
+        let participants = self.v.field("participant").and_then(Value::as_array);
+        for i in 0..participants.map_or(0, <[_]>::len) {
             let actor = format!("/participant/{i}/actor");
             match self
                 .str(&format!("{actor}/reference"))
@@ -582,15 +594,15 @@ impl Reader<'_> {
 
     /// "72 kg", or "128/82 mmHg" for a blood pressure's two components.
     fn observation_value(&self) -> Option<String> {
-        let quantity = |q: &Value| {
-            let value = q.get("value")?;
-            let unit = q.get("unit").and_then(Value::as_str).unwrap_or_default();
+        let quantity = |q: &Value<'_>| {
+            let value = q.field("value")?;
+            let unit = q.field("unit").and_then(Value::as_str).unwrap_or_default();
             Some(format!("{value} {unit}").trim().to_string())
         };
-        if let Some(q) = self.v.get("valueQuantity") {
+        if let Some(q) = self.v.field("valueQuantity") {
             return quantity(q);
         }
-        let components = self.v.get("component")?.as_array()?;
+        let components = self.v.field("component")?.as_array()?;
         let values: Vec<String> = components
             .iter()
             .filter_map(|c| at(c, "/valueQuantity/value").map(Value::to_string))
@@ -604,7 +616,7 @@ impl Reader<'_> {
     }
 }
 
-fn strings(v: Option<&Value>) -> impl Iterator<Item = &str> {
+fn strings<'v>(v: Option<&'v Value<'v>>) -> impl Iterator<Item = &'v str> {
     v.and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -621,13 +633,15 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn meta() -> Value {
+    fn meta() -> serde_json::Value {
         json!({"versionId": "3", "lastUpdated": "2024-07-18T16:00:00.000Z"})
     }
 
     #[test]
     fn plain_pointers_find_what_json_pointers_find() {
         let v = json!({"meta": meta(), "coding": [{"code": "a"}, {"code": "b"}], "n": 1});
+        let text = v.to_string();
+        let borrowed: Value<'_> = serde_json::from_str(&text).unwrap();
         for ptr in [
             "/meta/versionId",
             "/coding/1/code",
@@ -636,7 +650,11 @@ mod tests {
             "/n/deeper",
             "/missing",
         ] {
-            assert_eq!(at(&v, ptr), v.pointer(ptr), "{ptr}");
+            assert_eq!(
+                at(&borrowed, ptr).map(ToString::to_string),
+                v.pointer(ptr).map(ToString::to_string),
+                "{ptr}"
+            );
         }
     }
 
