@@ -292,21 +292,27 @@ fn at<'v>(v: &'v Value<'v>, ptr: &str) -> Option<&'v Value<'v>> {
     ptr.strip_prefix('/')?
         .split('/')
         .try_fold(v, |v, step| match v {
-            Value::Object(map) => map.get(step),
+            Value::Object(_) => v.field(step),
             Value::Array(items) => items.get(step.parse::<usize>().ok()?),
             _ => None,
         })
 }
 
 /// A member of a JSON object (`None` for a missing member, or for a value that is not an
-/// object), as `serde_json::Value::get` answers.
+/// object), as `serde_json::Value::get` answers: of a name given twice, the last, as every
+/// other reader of the stored JSON takes it.
 trait Field<'v> {
     fn field(&self, key: &str) -> Option<&Value<'v>>;
 }
 
 impl<'v> Field<'v> for Value<'v> {
     fn field(&self, key: &str) -> Option<&Value<'v>> {
-        self.as_object()?.get(key)
+        self.as_object()?
+            .as_vec()
+            .iter()
+            .rev()
+            .find(|(name, _)| *name == key)
+            .map(|(_, value)| value)
     }
 }
 
@@ -656,6 +662,22 @@ mod tests {
                 "{ptr}"
             );
         }
+    }
+
+    #[test]
+    fn a_name_given_twice_reads_as_its_last_as_in_every_other_reader() {
+        // Written by hand: json! cannot repeat a name. serde_json (the summaries, the
+        // reconciliation) keeps the last; the indexed columns must agree with them.
+        let raw = r#"{"resourceType": "Location", "id": "l1",
+            "meta": {"versionId": "1", "lastUpdated": "2024-07-18T16:00:00.000Z"},
+            "name": "Old surgery", "name": "Main surgery"}"#;
+        let r = CachedResource::from_json(raw).unwrap();
+        let Indexed::Location(row) = r.indexed else {
+            panic!("a location")
+        };
+        let last: serde_json::Value = serde_json::from_str(raw).unwrap();
+        assert_eq!(Some(row.name.as_str()), last["name"].as_str());
+        assert_eq!(row.name, "Main surgery");
     }
 
     #[test]
