@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use lifeboat_model::ResourceKind;
 use lifeboat_model::fhir::{CachedResource, Indexed};
 use lifeboat_model::names::fold_name;
-use rusqlite::types::Value as Sql;
+use rusqlite::types::{ToSqlOutput, Value as Sql};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::{Result, Store, parse_ts, ts};
@@ -42,54 +42,68 @@ fn key_clause(kind: ResourceKind) -> &'static str {
     }
 }
 
-fn opt(s: &Option<String>) -> Sql {
-    s.clone().map_or(Sql::Null, Sql::Text)
+/// A column's value: borrowed from the resource where it holds it as is (a sync writes
+/// tens of thousands of rows; copying each text only to bind it showed in its profile).
+type Column<'a> = ToSqlOutput<'a>;
+
+fn text(s: &str) -> Column<'_> {
+    ToSqlOutput::from(s)
 }
 
-fn opt_ts(t: &Option<DateTime<Utc>>) -> Sql {
-    t.map_or(Sql::Null, |t| Sql::Text(ts(t)))
+fn owned(s: String) -> Column<'static> {
+    ToSqlOutput::Owned(Sql::Text(s))
+}
+
+fn opt(s: &Option<String>) -> Column<'_> {
+    s.as_deref().map_or(ToSqlOutput::Owned(Sql::Null), text)
+}
+
+fn opt_ts(t: &Option<DateTime<Utc>>) -> Column<'static> {
+    t.map_or(ToSqlOutput::Owned(Sql::Null), |t| owned(ts(t)))
 }
 
 /// The indexed columns of a resource, named as in the schema.
-fn indexed_columns(kind: ResourceKind, ix: &Indexed) -> Vec<(&'static str, Sql)> {
+fn indexed_columns(kind: ResourceKind, ix: &Indexed) -> Vec<(&'static str, Column<'_>)> {
     match ix {
         Indexed::Patient(p) => vec![
             (
                 "nhs_number",
-                p.nhs_number.map_or(Sql::Null, |n| Sql::Text(n.as_digits())),
+                p.nhs_number
+                    .map_or(ToSqlOutput::Owned(Sql::Null), |n| owned(n.as_digits())),
             ),
             ("title", opt(&p.title)),
-            ("family", Sql::Text(p.family.clone())),
-            ("given", Sql::Text(p.given.clone())),
-            ("family_norm", Sql::Text(fold_name(&p.family))),
-            ("given_norm", Sql::Text(fold_name(&p.given))),
+            ("family", text(&p.family)),
+            ("given", text(&p.given)),
+            ("family_norm", owned(fold_name(&p.family))),
+            ("given_norm", owned(fold_name(&p.given))),
             (
                 "birth_date",
-                p.birth_date.map_or(Sql::Null, |d| Sql::Text(d.to_string())),
+                p.birth_date
+                    .map_or(ToSqlOutput::Owned(Sql::Null), |d| owned(d.to_string())),
             ),
             ("sex", opt(&p.sex)),
             ("address_line", opt(&p.address_line)),
             ("postcode", opt(&p.postcode)),
             ("phone", opt(&p.phone)),
             ("gp_id", opt(&p.gp_id)),
-            ("deceased", Sql::Integer(p.deceased.into())),
+            ("deceased", ToSqlOutput::from(p.deceased)),
         ],
-        Indexed::Practitioner(p) => vec![("name", Sql::Text(p.name.clone()))],
-        Indexed::Location(l) => vec![("name", Sql::Text(l.name.clone()))],
+        Indexed::Practitioner(p) => vec![("name", text(&p.name))],
+        Indexed::Location(l) => vec![("name", text(&l.name))],
         Indexed::Schedule(s) => vec![
             ("practitioner_id", opt(&s.practitioner_id)),
             ("location_id", opt(&s.location_id)),
             ("service_type", opt(&s.service_type)),
         ],
         Indexed::Slot(s) => vec![
-            ("schedule_id", Sql::Text(s.schedule_id.clone())),
-            ("start", Sql::Text(ts(s.start))),
-            ("\"end\"", Sql::Text(ts(s.end))),
-            ("status", Sql::Text(s.status.clone())),
+            ("schedule_id", text(&s.schedule_id)),
+            ("start", owned(ts(s.start))),
+            ("\"end\"", owned(ts(s.end))),
+            ("status", text(&s.status)),
             ("service_type", opt(&s.service_type)),
         ],
         Indexed::Appointment(a) => vec![
-            ("status", Sql::Text(a.status.clone())),
+            ("status", text(&a.status)),
             ("slot_id", opt(&a.slot_id)),
             ("patient_id", opt(&a.patient_id)),
             ("practitioner_id", opt(&a.practitioner_id)),
@@ -100,10 +114,10 @@ fn indexed_columns(kind: ResourceKind, ix: &Indexed) -> Vec<(&'static str, Sql)>
             ("comment", opt(&a.comment)),
         ],
         Indexed::Clinical(c) => vec![
-            ("kind", Sql::Text(kind.as_str().to_string())),
-            ("patient_id", Sql::Text(c.patient_id.clone())),
+            ("kind", text(kind.as_str())),
+            ("patient_id", text(&c.patient_id)),
             ("status", opt(&c.status)),
-            ("text", Sql::Text(c.text.clone())),
+            ("text", text(&c.text)),
             ("detail", opt(&c.detail)),
             ("date", opt(&c.date)),
         ],
@@ -112,11 +126,11 @@ fn indexed_columns(kind: ResourceKind, ix: &Indexed) -> Vec<(&'static str, Sql)>
 
 thread_local! {
     /// The upsert statement per kind, built once (its columns depend on the kind only).
-    static UPSERT_SQL: std::cell::RefCell<std::collections::HashMap<ResourceKind, String>> =
+    static UPSERT_SQL: std::cell::RefCell<std::collections::HashMap<ResourceKind, std::rc::Rc<str>>> =
         std::cell::RefCell::default();
 }
 
-fn upsert_sql(kind: ResourceKind, cols: &[(&'static str, Sql)]) -> String {
+fn upsert_sql(kind: ResourceKind, cols: &[(&'static str, Column<'_>)]) -> std::rc::Rc<str> {
     let names: Vec<&str> = ["id", "version_id", "last_updated", "synced_at", "raw"]
         .into_iter()
         .chain(cols.iter().map(|(n, _)| *n))
@@ -137,6 +151,7 @@ fn upsert_sql(kind: ResourceKind, cols: &[(&'static str, Sql)]) -> String {
         table(kind),
         names.join(", "),
     )
+    .into()
 }
 
 /// A cached resource as read back.
