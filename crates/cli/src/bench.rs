@@ -28,6 +28,10 @@ pub enum Bench {
         patients: usize,
         #[arg(long, default_value_t = 500)]
         page_size: u32,
+        /// Let the upstream and Lifeboat share every core (by default each gets its own,
+        /// as on two machines, where there are two or more).
+        #[arg(long)]
+        shared_cores: bool,
     },
     /// Patient search latency over a generated practice, and the cache file's size.
     Search {
@@ -54,7 +58,8 @@ pub fn run(which: Bench) -> Result<(), String> {
         Bench::Sync {
             patients,
             page_size,
-        } => sync::run(patients, page_size),
+            shared_cores,
+        } => sync::run(patients, page_size, shared_cores),
     }
 }
 

@@ -1,7 +1,7 @@
 //! `lifeboat bench sync`: initial sync of a generated practice against the test upstream,
-//! beside a plain client downloading exactly the pages that sync fetched from the same kind
-//! of server (each run on a freshly started server, so neither gains from the other's warm
-//! caches; five rounds, medians compared), and an incremental sync after 100 changes.
+//! beside a plain client downloading exactly the pages that sync fetched from the same
+//! server (warmed first, as a long-running upstream is; nine rounds, medians compared), and
+//! an incremental sync after 100 changes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,7 +43,7 @@ async fn lifeboat_sync(
     Ok((t0.elapsed(), t.fetched, t.requests))
 }
 
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 9;
 
 /// The paths of the requests the upstream has answered since its statistics were reset.
 async fn request_log(up: &TestUpstream) -> Result<Vec<String>, String> {
@@ -92,7 +92,40 @@ fn process_cpu(pid: &str) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
-pub fn run(patients: usize, page_size: u32) -> Result<(), String> {
+/// Pins process `pid` (each thread it has, and so each it starts later) to one CPU, with
+/// util-linux's `taskset`.
+fn pin(pid: u32, cpu: usize) -> Result<(), String> {
+    let out = std::process::Command::new("taskset")
+        .args([
+            "--all-tasks",
+            "--pid",
+            "--cpu-list",
+            &cpu.to_string(),
+            &pid.to_string(),
+        ])
+        .output()
+        .map_err(|e| format!("cannot run taskset (util-linux): {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "taskset failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+pub fn run(patients: usize, page_size: u32, shared_cores: bool) -> Result<(), String> {
+    // In a practice the upstream is another machine. Here it shares this one: on shared
+    // cores the upstream and Lifeboat slow each other down, which the plain client (doing
+    // almost nothing) is spared. So, unless asked not to, the upstream gets CPU 0 and this
+    // process (Lifeboat, and the plain client after it) CPU 1: as on two machines, with
+    // Lifeboat on a single core. Pinned before any thread starts, so all of them inherit it.
+    let split = !shared_cores
+        && std::thread::available_parallelism().map_or(1, usize::from) >= 2
+        && pin(std::process::id(), 1)
+            .map_err(|e| println!("Cores shared by all: could not give each its own ({e})"))
+            .is_ok();
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let practice = dir.path().join("practice");
     let spec = PracticeSpec {
@@ -108,11 +141,19 @@ pub fn run(patients: usize, page_size: u32) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(async {
-        // 1. Each round, on freshly started servers (so neither side gains from the other's
-        // warm caches): Lifeboat's initial sync into a new cache, then a plain client
-        // downloading exactly the pages that sync fetched, in the same order (bodies read,
-        // nothing parsed or stored). Lifeboat's own CPU time (all its threads) and the
-        // upstream's are shown beside the wall times.
+        // 1. One server for every round, warmed first by a sync nobody times (an upstream
+        // in a practice has been running for days, its code compiled and its heap settled;
+        // a freshly started one answers the first few thousand resources slower and
+        // unevenly). Each round: Lifeboat's initial sync into a new cache, then a plain
+        // client downloading exactly the pages that sync fetched, in the same order, from
+        // the same server (bodies read, nothing parsed or stored). Lifeboat's own CPU time
+        // (all its threads) and the upstream's are shown beside the wall times.
+        let up = TestUpstream::start(&practice)?;
+        if split {
+            pin(up.pid(), 0)?;
+        }
+        lifeboat_sync(&up, &dir.path().join("warm-up.db"), page_size).await?;
+        let http = reqwest::Client::new();
         let mut plain = Vec::new();
         let mut lifeboat = Vec::new();
         let mut ratios = Vec::new();
@@ -120,11 +161,10 @@ pub fn run(patients: usize, page_size: u32) -> Result<(), String> {
         let (mut server_plain, mut server_lifeboat) = (Vec::new(), Vec::new());
         let (mut bytes, mut paths) = (0usize, 0usize);
         let (mut fetched, mut requests) = (0, 0);
-        let mut last = None;
+        let db_of = |round: usize| dir.path().join(format!("bench-{round}.db"));
         for round in 0..ROUNDS {
-            let up = TestUpstream::start(&practice)?;
             up.reset_stats().await?;
-            let db = dir.path().join(format!("bench-{round}.db"));
+            let db = db_of(round);
             let (server, ours) = (Used::start(&up), Used::ours());
             let (initial, f, r) = lifeboat_sync(&up, &db, page_size).await?;
             cpu.push(ours.cpu());
@@ -132,10 +172,7 @@ pub fn run(patients: usize, page_size: u32) -> Result<(), String> {
             lifeboat.push(initial);
             (fetched, requests) = (f, r);
             let fetched_paths = request_log(&up).await?;
-            last = Some((up, db));
 
-            let up = TestUpstream::start(&practice)?;
-            let http = reqwest::Client::new();
             let server = Used::start(&up);
             let t0 = Instant::now();
             bytes = 0;
@@ -157,7 +194,6 @@ pub fn run(patients: usize, page_size: u32) -> Result<(), String> {
             ratios.push(initial.as_secs_f64() / download.as_secs_f64());
             paths = fetched_paths.len();
         }
-        let (up, db) = last.ok_or("no rounds")?;
         let plain = median(plain);
         let initial = median(lifeboat);
         let cpu = median(cpu.into_iter().flatten());
@@ -177,15 +213,20 @@ pub fn run(patients: usize, page_size: u32) -> Result<(), String> {
             }
         }
         tokio::time::sleep(Duration::from_millis(1100)).await; // past the checkpoint's second
-        let (incremental, inc_fetched, inc_requests) = lifeboat_sync(&up, &db, page_size).await?;
+        let (incremental, inc_fetched, inc_requests) =
+            lifeboat_sync(&up, &db_of(ROUNDS - 1), page_size).await?;
 
         println!("\nPages of {page_size}, last round: {paths} requests, {:.1} MiB", bytes as f64 / 1048576.0);
-        println!("Medians of {ROUNDS} rounds, every run on a freshly started server:");
+        println!("Medians of {ROUNDS} rounds, on one server warmed by a sync first:");
         println!("Plain download of the pages each sync fetched: {:>8.2} s", plain.as_secs_f64());
         println!("Lifeboat initial sync ({fetched} resources, {requests} requests): {:>8.2} s (Lifeboat's CPU: {:.2} s)", initial.as_secs_f64(), cpu.as_secs_f64());
         println!(
-            "The upstream's CPU meanwhile (one machine, {} cores): {:.2} s for the plain client, {:.2} s for Lifeboat",
-            std::thread::available_parallelism().map_or(0, usize::from),
+            "The upstream's CPU meanwhile ({}): {:.2} s for the plain client, {:.2} s for Lifeboat",
+            if split {
+                "the upstream on CPU 0, Lifeboat and the plain client on CPU 1".to_string()
+            } else {
+                format!("{} cores shared by all", std::thread::available_parallelism().map_or(0, usize::from))
+            },
             server_plain.as_secs_f64(),
             server_lifeboat.as_secs_f64()
         );
