@@ -223,7 +223,7 @@ impl CachedResource {
         Self::from_value(&v, raw.to_string())
     }
 
-    /// As `from_json` for a value already parsed (e.g. a Bundle entry); `raw` is its text.
+    /// As `from_json`, for `v` parsed from `raw`.
     fn from_value(v: &Value<'_>, raw: String) -> Result<Self, FhirError> {
         let type_name = v
             .field("resourceType")
@@ -285,9 +285,9 @@ struct Reader<'a> {
     v: &'a Value<'a>,
 }
 
-/// The value at a JSON pointer made of plain names and indexes, as `Value::pointer`
-/// without its unescaping (`~0`, `~1`), which allocates for every step and shows in a
-/// sync's profile; the pointers here are constants with no escapes.
+/// The value at a JSON pointer made of plain names and indexes, as `serde_json`'s
+/// `Value::pointer` finds it but without its unescaping (`~0`, `~1`): the pointers here
+/// are constants with no escapes.
 fn at<'v>(v: &'v Value<'v>, ptr: &str) -> Option<&'v Value<'v>> {
     ptr.strip_prefix('/')?
         .split('/')

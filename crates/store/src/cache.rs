@@ -46,6 +46,8 @@ fn key_clause(kind: ResourceKind) -> &'static str {
 /// tens of thousands of rows; copying each text only to bind it showed in its profile).
 type Column<'a> = ToSqlOutput<'a>;
 
+const NULL: Column<'static> = ToSqlOutput::Owned(Sql::Null);
+
 fn text(s: &str) -> Column<'_> {
     ToSqlOutput::from(s)
 }
@@ -55,11 +57,11 @@ fn owned(s: String) -> Column<'static> {
 }
 
 fn opt(s: &Option<String>) -> Column<'_> {
-    s.as_deref().map_or(ToSqlOutput::Owned(Sql::Null), text)
+    s.as_deref().map_or(NULL, text)
 }
 
 fn opt_ts(t: &Option<DateTime<Utc>>) -> Column<'static> {
-    t.map_or(ToSqlOutput::Owned(Sql::Null), |t| owned(ts(t)))
+    t.map_or(NULL, |t| owned(ts(t)))
 }
 
 /// The indexed columns of a resource, named as in the schema.
@@ -68,8 +70,7 @@ fn indexed_columns(kind: ResourceKind, ix: &Indexed) -> Vec<(&'static str, Colum
         Indexed::Patient(p) => vec![
             (
                 "nhs_number",
-                p.nhs_number
-                    .map_or(ToSqlOutput::Owned(Sql::Null), |n| owned(n.as_digits())),
+                p.nhs_number.map_or(NULL, |n| owned(n.as_digits())),
             ),
             ("title", opt(&p.title)),
             ("family", text(&p.family)),
@@ -78,8 +79,7 @@ fn indexed_columns(kind: ResourceKind, ix: &Indexed) -> Vec<(&'static str, Colum
             ("given_norm", owned(fold_name(&p.given))),
             (
                 "birth_date",
-                p.birth_date
-                    .map_or(ToSqlOutput::Owned(Sql::Null), |d| owned(d.to_string())),
+                p.birth_date.map_or(NULL, |d| owned(d.to_string())),
             ),
             ("sex", opt(&p.sex)),
             ("address_line", opt(&p.address_line)),

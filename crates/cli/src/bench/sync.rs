@@ -121,11 +121,16 @@ pub fn run(patients: usize, page_size: u32, shared_cores: bool) -> Result<(), St
     // almost nothing) is spared. So, unless asked not to, the upstream gets CPU 0 and this
     // process (Lifeboat, and the plain client after it) CPU 1: as on two machines, with
     // Lifeboat on a single core. Pinned before any thread starts, so all of them inherit it.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let split = !shared_cores
-        && std::thread::available_parallelism().map_or(1, usize::from) >= 2
-        && pin(std::process::id(), 1)
-            .map_err(|e| println!("Cores shared by all: could not give each its own ({e})"))
-            .is_ok();
+        && cores >= 2
+        && match pin(std::process::id(), 1) {
+            Ok(()) => true,
+            Err(e) => {
+                println!("Cores shared by all: could not give each its own ({e})");
+                false
+            }
+        };
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let practice = dir.path().join("practice");
     let spec = PracticeSpec {
@@ -225,7 +230,7 @@ pub fn run(patients: usize, page_size: u32, shared_cores: bool) -> Result<(), St
             if split {
                 "the upstream on CPU 0, Lifeboat and the plain client on CPU 1".to_string()
             } else {
-                format!("{} cores shared by all", std::thread::available_parallelism().map_or(0, usize::from))
+                format!("{cores} cores shared by all")
             },
             server_plain.as_secs_f64(),
             server_lifeboat.as_secs_f64()

@@ -311,6 +311,21 @@ fn cancelled(mut body: Value, reason: &str, journal_id: &str) -> Value {
     body
 }
 
+/// The report's line for a step once its result is known: the line planned from the
+/// journal, except for a chain that cancels out whose booking an interrupted run had
+/// already made upstream, which the plan could not know.
+fn settled_summary(step: &Step, result: &StepResult, planned: String) -> String {
+    match (step, result) {
+        (Step::Supersede { .. }, StepResult::Applied { .. } | StepResult::WouldApply) => {
+            "Booked and cancelled offline, but an interrupted run had already booked it upstream: cancel it there".into()
+        }
+        (Step::Supersede { .. }, StepResult::BackEntry) => {
+            "Booked and cancelled offline, but an interrupted run had already booked it upstream, where it has changed since".into()
+        }
+        _ => planned,
+    }
+}
+
 fn slot_of(appointment: &Value) -> Option<String> {
     appointment
         .pointer("/slot/0/reference")
@@ -661,19 +676,9 @@ impl Reconciler<'_> {
             if !dry_run && !observer.on(ReplayEvent::Recorded { index }) {
                 return Err(ReconcileError::Interrupted);
             }
-            // A chain that cancels out, found booked upstream by an interrupted run.
-            let summary = match (step, &result) {
-                (Step::Supersede { .. }, StepResult::Applied { .. } | StepResult::WouldApply) => {
-                    "Booked and cancelled offline, but an interrupted run had already booked it upstream: cancel it there".into()
-                }
-                (Step::Supersede { .. }, StepResult::BackEntry) => {
-                    "Booked and cancelled offline, but an interrupted run had already booked it upstream, where it has changed since".into()
-                }
-                _ => summary,
-            };
             report.steps.push(StepOutcome {
                 entries: step.entries().iter().map(|s| s.to_string()).collect(),
-                summary,
+                summary: settled_summary(step, &result, summary),
                 result,
             });
         }
