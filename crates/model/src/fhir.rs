@@ -8,9 +8,9 @@ use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json_borrow::Value;
 
 use crate::nhs_number::NhsNumber;
+use crate::wire::{Concept, Dosage, HumanName, Many, Quantity, Reference, Resource, Text};
 
 pub const NHS_NUMBER_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhs-number";
 
@@ -216,44 +216,45 @@ pub struct ClinicalRow {
 impl CachedResource {
     /// Parses and validates one resource from the upstream.
     pub fn from_json(raw: &str) -> Result<Self, FhirError> {
-        let v: Value = serde_json::from_str(raw).map_err(|e| FhirError::NotJson {
+        let wire: Resource<'_> = serde_json::from_str(raw).map_err(|e| FhirError::NotJson {
             line: e.line(),
             column: e.column(),
         })?;
-        Self::from_value(&v, raw.to_string())
+        Self::from_wire(&wire, raw.to_string())
     }
 
-    /// As `from_json`, for `v` parsed from `raw`.
-    fn from_value(v: &Value<'_>, raw: String) -> Result<Self, FhirError> {
-        let type_name = v
-            .field("resourceType")
-            .and_then(Value::as_str)
-            .ok_or(FhirError::NoResourceType)?;
-        let kind: ResourceKind = type_name.parse()?;
-        let id = v
-            .field("id")
-            .and_then(Value::as_str)
-            .filter(|id| is_fhir_id(id))
-            .ok_or(FhirError::NoId { kind })?
-            .to_string();
-        let r = Reader { kind, id: &id, v };
-        let version_id = r.req_str("/meta/versionId")?.to_string();
-        let last_updated = r.req_instant("/meta/lastUpdated")?;
+    /// As `from_json`, for `w` read from `raw`.
+    fn from_wire(w: &Resource<'_>, raw: String) -> Result<Self, FhirError> {
+        let kind: ResourceKind = w
+            .resource_type
+            .get()
+            .ok_or(FhirError::NoResourceType)?
+            .parse()?;
+        let id =
+            w.id.get()
+                .filter(|id| is_fhir_id(id))
+                .ok_or(FhirError::NoId { kind })?
+                .to_string();
+        let r = Reader { kind, id: &id, w };
+        let version_id = r.req_str(&w.meta.version_id, "meta.versionId")?.to_string();
+        let last_updated = r.req_instant(&w.meta.last_updated, "meta.lastUpdated")?;
         let indexed = match kind {
             ResourceKind::Patient => Indexed::Patient(r.patient()?),
             ResourceKind::Practitioner => Indexed::Practitioner(PractitionerRow {
                 name: r.name_display().ok_or_else(|| r.invalid("has no name"))?,
             }),
             ResourceKind::Location => Indexed::Location(LocationRow {
-                name: r.req_str("/name")?.to_string(),
+                name: nonblank(w.name.text.as_deref())
+                    .ok_or_else(|| r.invalid("name is missing"))?
+                    .to_string(),
             }),
             ResourceKind::Schedule => Indexed::Schedule(r.schedule()?),
             ResourceKind::Slot => Indexed::Slot(SlotRow {
-                schedule_id: r.req_ref("/schedule", "Schedule")?,
-                start: r.req_instant("/start")?,
-                end: r.req_instant("/end")?,
-                status: r.req_str("/status")?.to_string(),
-                service_type: r.concept("/serviceType/0"),
+                schedule_id: r.req_ref(Some(&w.schedule), "schedule", "Schedule")?,
+                start: r.req_instant(&w.start, "start")?,
+                end: r.req_instant(&w.end, "end")?,
+                status: r.req_str(&w.status, "status")?.to_string(),
+                service_type: concept(w.service_type.0.first()),
             }),
             ResourceKind::Appointment => Indexed::Appointment(r.appointment()?),
             _ => Indexed::Clinical(r.clinical()?),
@@ -278,42 +279,41 @@ fn is_fhir_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
-/// Reads fields of one resource, turning what is missing or malformed into `FhirError`.
+/// Text that is there and not blank.
+fn nonblank(s: Option<&str>) -> Option<&str> {
+    s.filter(|s| !s.trim().is_empty())
+}
+
+fn str_of<'t>(t: &'t Text<'_>) -> Option<&'t str> {
+    nonblank(t.get())
+}
+
+/// The strings of an array, skipping items that are not strings.
+fn strings<'t>(items: &'t Many<'_, Text<'_>>) -> impl Iterator<Item = &'t str> {
+    items.0.iter().filter_map(Text::get)
+}
+
+/// Text of a CodeableConcept: its text, else its first coding's display, else its code.
+fn concept(c: Option<&Concept<'_>>) -> Option<String> {
+    let c = c?;
+    let first = c.coding.0.first();
+    str_of(&c.text)
+        .or_else(|| first.and_then(|coding| str_of(&coding.display)))
+        .or_else(|| first.and_then(|coding| str_of(&coding.code)))
+        .map(str::to_string)
+}
+
+/// The type named by a reference ("Patient" of "Patient/abc" or ".../Patient/abc").
+fn referenced_type<'t>(r: &'t Reference<'_>) -> Option<&'t str> {
+    str_of(&r.reference).and_then(|r| r.rsplit('/').nth(1))
+}
+
+/// Reads fields of one resource, turning what is missing or malformed into `FhirError`
+/// (naming the field, never its value).
 struct Reader<'a> {
     kind: ResourceKind,
     id: &'a str,
-    v: &'a Value<'a>,
-}
-
-/// The value at a JSON pointer made of plain names and indexes, as `serde_json`'s
-/// `Value::pointer` finds it but without its unescaping (`~0`, `~1`): the pointers here
-/// are constants with no escapes.
-fn at<'v>(v: &'v Value<'v>, ptr: &str) -> Option<&'v Value<'v>> {
-    ptr.strip_prefix('/')?
-        .split('/')
-        .try_fold(v, |v, step| match v {
-            Value::Object(_) => v.field(step),
-            Value::Array(items) => items.get(step.parse::<usize>().ok()?),
-            _ => None,
-        })
-}
-
-/// A member of a JSON object (`None` for a missing member, or for a value that is not an
-/// object), as `serde_json::Value::get` answers: of a name given twice, the last, as every
-/// other reader of the stored JSON takes it.
-trait Field<'v> {
-    fn field(&self, key: &str) -> Option<&Value<'v>>;
-}
-
-impl<'v> Field<'v> for Value<'v> {
-    fn field(&self, key: &str) -> Option<&Value<'v>> {
-        self.as_object()?
-            .as_vec()
-            .iter()
-            .rev()
-            .find(|(name, _)| *name == key)
-            .map(|(_, value)| value)
-    }
+    w: &'a Resource<'a>,
 }
 
 impl Reader<'_> {
@@ -325,163 +325,135 @@ impl Reader<'_> {
         }
     }
 
-    fn str(&self, ptr: &str) -> Option<&str> {
-        at(self.v, ptr)
-            .and_then(Value::as_str)
-            .filter(|s| !s.trim().is_empty())
+    fn req_str<'t>(&self, t: &'t Text<'_>, field: &str) -> Result<&'t str, FhirError> {
+        str_of(t).ok_or_else(|| self.invalid(format!("{field} is missing")))
     }
 
-    fn req_str(&self, ptr: &str) -> Result<&str, FhirError> {
-        self.str(ptr)
-            .ok_or_else(|| self.invalid(format!("{} is missing", field_name(ptr))))
-    }
-
-    fn instant(&self, ptr: &str) -> Result<Option<DateTime<Utc>>, FhirError> {
-        self.str(ptr)
+    fn instant(&self, t: &Text<'_>, field: &str) -> Result<Option<DateTime<Utc>>, FhirError> {
+        str_of(t)
             .map(|s| {
                 DateTime::parse_from_rfc3339(s)
                     .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| self.invalid(format!("{} is not a date-time", field_name(ptr))))
+                    .map_err(|_| self.invalid(format!("{field} is not a date-time")))
             })
             .transpose()
     }
 
-    fn req_instant(&self, ptr: &str) -> Result<DateTime<Utc>, FhirError> {
-        self.instant(ptr)?
-            .ok_or_else(|| self.invalid(format!("{} is missing", field_name(ptr))))
+    fn req_instant(&self, t: &Text<'_>, field: &str) -> Result<DateTime<Utc>, FhirError> {
+        self.instant(t, field)?
+            .ok_or_else(|| self.invalid(format!("{field} is missing")))
     }
 
     /// The id of a reference of the expected type ("Patient/abc" or ".../Patient/abc").
-    fn reference(&self, ptr: &str, expected: &str) -> Result<Option<String>, FhirError> {
-        let Some(reference) = self.str(&format!("{ptr}/reference")) else {
+    fn reference(
+        &self,
+        r: Option<&Reference<'_>>,
+        field: &str,
+        expected: &str,
+    ) -> Result<Option<String>, FhirError> {
+        let Some(reference) = r.and_then(|r| str_of(&r.reference)) else {
             return Ok(None);
         };
         let mut parts = reference.rsplit('/');
         match (parts.next(), parts.next()) {
             (Some(id), Some(t)) if t == expected && is_fhir_id(id) => Ok(Some(id.to_string())),
-            _ => Err(self.invalid(format!(
-                "{} is not a reference to a {expected}",
-                field_name(ptr)
-            ))),
+            _ => Err(self.invalid(format!("{field} is not a reference to a {expected}"))),
         }
     }
 
-    fn req_ref(&self, ptr: &str, expected: &str) -> Result<String, FhirError> {
-        self.reference(ptr, expected)?
-            .ok_or_else(|| self.invalid(format!("{} is missing", field_name(ptr))))
-    }
-
-    /// Text of a CodeableConcept: its text, else its first coding's display, else its code.
-    fn concept(&self, ptr: &str) -> Option<String> {
-        let c = at(self.v, ptr)?;
-        let text = |v: Option<&Value<'_>>| {
-            v.and_then(Value::as_str)
-                .filter(|s| !s.trim().is_empty())
-                .map(str::to_string)
-        };
-        text(c.field("text"))
-            .or_else(|| text(at(c, "/coding/0/display")))
-            .or_else(|| text(at(c, "/coding/0/code")))
+    fn req_ref(
+        &self,
+        r: Option<&Reference<'_>>,
+        field: &str,
+        expected: &str,
+    ) -> Result<String, FhirError> {
+        self.reference(r, field, expected)?
+            .ok_or_else(|| self.invalid(format!("{field} is missing")))
     }
 
     /// The official (else usual, else first) HumanName.
-    fn name(&self) -> Option<&Value<'_>> {
-        let names = self.v.field("name")?.as_array()?;
+    fn name(&self) -> Option<&HumanName<'_>> {
+        let names = &self.w.name.list;
         ["official", "usual"]
             .iter()
-            .find_map(|u| {
-                names
-                    .iter()
-                    .find(|n| n.field("use").and_then(Value::as_str) == Some(u))
-            })
+            .find_map(|u| names.iter().find(|n| n.usage.get() == Some(u)))
             .or_else(|| names.first())
     }
 
     fn name_display(&self) -> Option<String> {
         let n = self.name()?;
-        if let Some(text) = n.field("text").and_then(Value::as_str) {
+        if let Some(text) = n.text.get() {
             return Some(text.to_string());
         }
-        let parts: Vec<&str> = ["prefix", "given"]
-            .iter()
-            .flat_map(|k| strings(n.field(k)))
-            .chain(n.field("family").and_then(Value::as_str))
+        let parts: Vec<&str> = strings(&n.prefix)
+            .chain(strings(&n.given))
+            .chain(n.family.get())
             .collect();
         (!parts.is_empty()).then(|| parts.join(" "))
     }
 
     fn patient(&self) -> Result<PatientRow, FhirError> {
-        let nhs_number = self
-            .v
-            .field("identifier")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .find(|i| i.field("system").and_then(Value::as_str) == Some(NHS_NUMBER_SYSTEM))
+        let w = self.w;
+        let nhs_number = w
+            .identifier
+            .0
+            .iter()
+            .find(|i| i.system.get() == Some(NHS_NUMBER_SYSTEM))
             .map(|i| {
-                let value = i.field("value").and_then(Value::as_str).unwrap_or_default();
-                NhsNumber::parse(value)
+                NhsNumber::parse(i.value.get().unwrap_or_default())
                     .map_err(|e| self.invalid(format!("NHS number identifier: {e}")))
             })
             .transpose()?;
         let name = self.name().ok_or_else(|| self.invalid("has no name"))?;
-        let family = name
-            .field("family")
-            .and_then(Value::as_str)
-            .filter(|s| !s.trim().is_empty())
+        let family = str_of(&name.family)
             .ok_or_else(|| self.invalid("name.family is missing"))?
             .to_string();
-        let given = strings(name.field("given")).collect::<Vec<_>>().join(" ");
-        let title = strings(name.field("prefix")).next().map(str::to_string);
-        let birth_date = self
-            .str("/birthDate")
+        let given = strings(&name.given).collect::<Vec<_>>().join(" ");
+        let title = strings(&name.prefix).next().map(str::to_string);
+        let birth_date = str_of(&w.birth_date)
             .map(|s| {
                 NaiveDate::parse_from_str(s, "%Y-%m-%d")
                     .map_err(|_| self.invalid("birthDate is not a full date"))
             })
             .transpose()?;
-        let home_address = self
-            .v
-            .field("address")
-            .and_then(Value::as_array)
-            .and_then(|a| {
-                a.iter()
-                    .find(|x| x.field("use").and_then(Value::as_str) == Some("home"))
-                    .or_else(|| a.first())
-            });
+        let addresses = &w.address.0;
+        let home_address = addresses
+            .iter()
+            .find(|a| a.usage.get() == Some("home"))
+            .or_else(|| addresses.first());
         let address_line = home_address.map(|a| {
-            strings(a.field("line"))
-                .chain(a.field("city").and_then(Value::as_str))
+            strings(&a.line)
+                .chain(a.city.get())
                 .collect::<Vec<_>>()
                 .join(", ")
         });
         let postcode = home_address
-            .and_then(|a| a.field("postalCode"))
-            .and_then(Value::as_str)
+            .and_then(|a| a.postal_code.get())
             .map(str::to_string);
-        let phone = self
-            .v
-            .field("telecom")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .find(|t| t.field("system").and_then(Value::as_str) == Some("phone"))
-            .and_then(|t| t.field("value"))
-            .and_then(Value::as_str)
+        let phone = w
+            .telecom
+            .0
+            .iter()
+            .find(|t| t.system.get() == Some("phone"))
+            .and_then(|t| t.value.get())
             .map(str::to_string);
-        let deceased = self.v.field("deceasedBoolean").and_then(Value::as_bool) == Some(true)
-            || self.str("/deceasedDateTime").is_some();
+        let deceased =
+            w.deceased_boolean.0 == Some(true) || str_of(&w.deceased_date_time).is_some();
         Ok(PatientRow {
             nhs_number,
             family,
             given,
             title,
             birth_date,
-            sex: self.str("/gender").map(str::to_string),
+            sex: str_of(&w.gender).map(str::to_string),
             address_line: address_line.filter(|s| !s.is_empty()),
             postcode,
             phone,
-            gp_id: self.reference("/generalPractitioner/0", "Practitioner")?,
+            gp_id: self.reference(
+                w.general_practitioner.0.first(),
+                "generalPractitioner.0",
+                "Practitioner",
+            )?,
             deceased,
         })
     }
@@ -490,18 +462,15 @@ impl Reader<'_> {
         let mut row = ScheduleRow {
             practitioner_id: None,
             location_id: None,
-            service_type: self.concept("/serviceType/0"),
+            service_type: concept(self.w.service_type.0.first()),
         };
-        let actors = self.v.field("actor").and_then(Value::as_array);
-        for i in 0..actors.map_or(0, <[_]>::len) {
-            let ptr = format!("/actor/{i}/reference");
-            match self.str(&ptr).and_then(|r| r.rsplit('/').nth(1)) {
-                Some("Practitioner") => {
-                    row.practitioner_id = self.reference(&format!("/actor/{i}"), "Practitioner")?
+        for (i, actor) in self.w.actor.0.iter().enumerate() {
+            let field = format!("actor.{i}");
+            match referenced_type(actor) {
+                Some(t @ "Practitioner") => {
+                    row.practitioner_id = self.reference(Some(actor), &field, t)?
                 }
-                Some("Location") => {
-                    row.location_id = self.reference(&format!("/actor/{i}"), "Location")?
-                }
+                Some(t @ "Location") => row.location_id = self.reference(Some(actor), &field, t)?,
                 _ => {}
             }
         }
@@ -512,29 +481,27 @@ impl Reader<'_> {
     }
 
     fn appointment(&self) -> Result<AppointmentRow, FhirError> {
+        let w = self.w;
         let mut row = AppointmentRow {
-            status: self.req_str("/status")?.to_string(),
-            slot_id: self.reference("/slot/0", "Slot")?,
+            status: self.req_str(&w.status, "status")?.to_string(),
+            slot_id: self.reference(w.slot.0.first(), "slot.0", "Slot")?,
             patient_id: None,
             practitioner_id: None,
             location_id: None,
-            start: self.instant("/start")?,
-            end: self.instant("/end")?,
-            description: self.str("/description").map(str::to_string),
-            comment: self.str("/comment").map(str::to_string),
+            start: self.instant(&w.start, "start")?,
+            end: self.instant(&w.end, "end")?,
+            description: str_of(&w.description).map(str::to_string),
+            comment: str_of(&w.comment).map(str::to_string),
         };
-        let participants = self.v.field("participant").and_then(Value::as_array);
-        for i in 0..participants.map_or(0, <[_]>::len) {
-            let actor = format!("/participant/{i}/actor");
-            match self
-                .str(&format!("{actor}/reference"))
-                .and_then(|r| r.rsplit('/').nth(1))
-            {
-                Some("Patient") => row.patient_id = self.reference(&actor, "Patient")?,
-                Some("Practitioner") => {
-                    row.practitioner_id = self.reference(&actor, "Practitioner")?
+        for (i, participant) in w.participant.0.iter().enumerate() {
+            let actor = Some(&participant.actor);
+            let field = format!("participant.{i}.actor");
+            match referenced_type(&participant.actor) {
+                Some(t @ "Patient") => row.patient_id = self.reference(actor, &field, t)?,
+                Some(t @ "Practitioner") => {
+                    row.practitioner_id = self.reference(actor, &field, t)?
                 }
-                Some("Location") => row.location_id = self.reference(&actor, "Location")?,
+                Some(t @ "Location") => row.location_id = self.reference(actor, &field, t)?,
                 _ => {}
             }
         }
@@ -543,95 +510,84 @@ impl Reader<'_> {
 
     fn clinical(&self) -> Result<ClinicalRow, FhirError> {
         use ResourceKind as K;
-        let subject = match self.kind {
-            K::AllergyIntolerance | K::Immunization => "/patient",
-            _ => "/subject",
+        let w = self.w;
+        let patient_id = match self.kind {
+            K::AllergyIntolerance | K::Immunization => {
+                self.req_ref(Some(&w.patient), "patient", "Patient")?
+            }
+            _ => self.req_ref(Some(&w.subject), "subject", "Patient")?,
         };
-        let patient_id = self.req_ref(subject, "Patient")?;
+        let medication = || {
+            concept(Some(&w.medication_concept))
+                .or_else(|| str_of(&w.medication_reference.display).map(str::to_string))
+        };
+        let dosage = |d: &Many<'_, Dosage<'_>>| {
+            d.0.first()
+                .and_then(|d| str_of(&d.text))
+                .map(str::to_string)
+        };
         let (text, detail, date) = match self.kind {
             K::Flag => (
-                self.concept("/code"),
-                self.concept("/category/0"),
-                "/period/start",
+                concept(Some(&w.code)),
+                concept(w.category.0.first()),
+                &w.period.start,
             ),
             K::AllergyIntolerance => (
-                self.concept("/code"),
-                self.concept("/reaction/0/manifestation/0"),
-                "/recordedDate",
+                concept(Some(&w.code)),
+                concept(w.reaction.0.first().and_then(|r| r.manifestation.0.first())),
+                &w.recorded_date,
             ),
-            K::MedicationStatement => (
-                self.concept("/medicationCodeableConcept")
-                    .or_else(|| self.str("/medicationReference/display").map(str::to_string)),
-                self.str("/dosage/0/text").map(str::to_string),
-                "/effectivePeriod/start",
-            ),
-            K::MedicationRequest => (
-                self.concept("/medicationCodeableConcept")
-                    .or_else(|| self.str("/medicationReference/display").map(str::to_string)),
-                self.str("/dosageInstruction/0/text").map(str::to_string),
-                "/authoredOn",
-            ),
-            K::Condition => (self.concept("/code"), None, "/onsetDateTime"),
+            K::MedicationStatement => (medication(), dosage(&w.dosage), &w.effective_period.start),
+            K::MedicationRequest => (medication(), dosage(&w.dosage_instruction), &w.authored_on),
+            K::Condition => (concept(Some(&w.code)), None, &w.onset),
             K::Observation => (
-                self.concept("/code"),
+                concept(Some(&w.code)),
                 self.observation_value(),
-                "/effectiveDateTime",
+                &w.effective,
             ),
-            K::Immunization => (self.concept("/vaccineCode"), None, "/occurrenceDateTime"),
+            K::Immunization => (concept(Some(&w.vaccine_code)), None, &w.occurrence),
             K::Encounter => (
-                self.concept("/type/0")
-                    .or_else(|| self.str("/class/display").map(str::to_string)),
-                self.concept("/reasonCode/0"),
-                "/period/start",
+                concept(w.kind_of.0.first())
+                    .or_else(|| str_of(&w.class.display).map(str::to_string)),
+                concept(w.reason_code.0.first()),
+                &w.period.start,
             ),
             _ => unreachable!("only clinical kinds reach here"),
         };
-        let status = self
-            .concept("/clinicalStatus")
-            .or_else(|| self.str("/status").map(str::to_string));
+        let status =
+            concept(Some(&w.clinical_status)).or_else(|| str_of(&w.status).map(str::to_string));
         Ok(ClinicalRow {
             patient_id,
             status,
             text: text.ok_or_else(|| self.invalid("has nothing to show (no code or text)"))?,
             detail,
-            date: self.str(date).map(str::to_string),
+            date: str_of(date).map(str::to_string),
         })
     }
 
     /// "72 kg", or "128/82 mmHg" for a blood pressure's two components.
     fn observation_value(&self) -> Option<String> {
-        let quantity = |q: &Value<'_>| {
-            let value = q.field("value")?;
-            let unit = q.field("unit").and_then(Value::as_str).unwrap_or_default();
+        let quantity = |q: &Quantity<'_>| {
+            let value = q.value.0.as_ref()?;
+            let unit = q.unit.get().unwrap_or_default();
             Some(format!("{value} {unit}").trim().to_string())
         };
-        if let Some(q) = self.v.field("valueQuantity") {
+        if let Some(q) = &self.w.value_quantity.0 {
             return quantity(q);
         }
-        let components = self.v.field("component")?.as_array()?;
+        let components = &self.w.component.0;
         let values: Vec<String> = components
             .iter()
-            .filter_map(|c| at(c, "/valueQuantity/value").map(Value::to_string))
+            .filter_map(|c| c.value_quantity.0.as_ref()?.value.0.as_ref())
+            .map(ToString::to_string)
             .collect();
         let unit = components
             .first()
-            .and_then(|c| at(c, "/valueQuantity/unit"))
-            .and_then(Value::as_str)
+            .and_then(|c| c.value_quantity.0.as_ref())
+            .and_then(|q| q.unit.get())
             .unwrap_or_default();
         (!values.is_empty()).then(|| format!("{} {unit}", values.join("/")).trim().to_string())
     }
-}
-
-fn strings<'v>(v: Option<&'v Value<'v>>) -> impl Iterator<Item = &'v str> {
-    v.and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-}
-
-/// "/meta/lastUpdated" -> "meta.lastUpdated".
-fn field_name(ptr: &str) -> String {
-    ptr.trim_start_matches('/').replace('/', ".")
 }
 
 #[cfg(test)]
@@ -641,27 +597,6 @@ mod tests {
 
     fn meta() -> serde_json::Value {
         json!({"versionId": "3", "lastUpdated": "2024-07-18T16:00:00.000Z"})
-    }
-
-    #[test]
-    fn plain_pointers_find_what_json_pointers_find() {
-        let v = json!({"meta": meta(), "coding": [{"code": "a"}, {"code": "b"}], "n": 1});
-        let text = v.to_string();
-        let borrowed: Value<'_> = serde_json::from_str(&text).unwrap();
-        for ptr in [
-            "/meta/versionId",
-            "/coding/1/code",
-            "/coding/2/code",
-            "/coding/x",
-            "/n/deeper",
-            "/missing",
-        ] {
-            assert_eq!(
-                at(&borrowed, ptr).map(ToString::to_string),
-                v.pointer(ptr).map(ToString::to_string),
-                "{ptr}"
-            );
-        }
     }
 
     #[test]
@@ -678,6 +613,37 @@ mod tests {
         let last: serde_json::Value = serde_json::from_str(raw).unwrap();
         assert_eq!(Some(row.name.as_str()), last["name"].as_str());
         assert_eq!(row.name, "Main surgery");
+    }
+
+    #[test]
+    fn a_member_of_another_shape_reads_as_absent_and_escapes_are_decoded() {
+        let p = json!({
+            "resourceType": "Patient", "id": "p1", "meta": meta(),
+            "name": [{"family": "O\"Brien", "given": ["Ann", 7]}],
+            "gender": 1, "birthDate": ["1958-03-12"],
+            "telecom": {"system": "phone", "value": "0113 496 0123"},
+            "address": [12, {"use": "home", "postalCode": "LS1 4AB"}],
+            "deceasedBoolean": "true", "unknown": {"deep": [[{"x": null}]]}
+        });
+        let r = CachedResource::from_json(&p.to_string()).unwrap();
+        let Indexed::Patient(row) = r.indexed else {
+            panic!("a patient")
+        };
+        assert_eq!(
+            (row.family.as_str(), row.given.as_str()),
+            ("O\"Brien", "Ann")
+        );
+        assert_eq!((row.sex, row.birth_date, row.phone), (None, None, None));
+        assert_eq!(row.postcode.as_deref(), Some("LS1 4AB"));
+        assert!(!row.deceased);
+        let listed =
+            json!({"resourceType": "Location", "id": "l1", "meta": meta(), "name": ["Main"]});
+        assert_eq!(
+            CachedResource::from_json(&listed.to_string())
+                .unwrap_err()
+                .to_string(),
+            "Location/l1: name is missing"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod fhir;
 pub mod names;
 pub mod nhs_number;
 pub mod time;
+mod wire;
 
 pub use fhir::{CachedResource, FhirError, Indexed, ResourceKind};
 pub use nhs_number::{NhsNumber, NhsNumberError, display_nhs_number};
