@@ -115,9 +115,9 @@ impl Text<'_> {
 
 /// A boolean member; `None` for any other shape.
 #[derive(Default)]
-pub(crate) struct Flag<'a>(pub(crate) Option<bool>, PhantomData<&'a ()>);
+pub(crate) struct Boolean<'a>(pub(crate) Option<bool>, PhantomData<&'a ()>);
 
-impl<'a> Lenient<'a> for Flag<'a> {
+impl<'a> Lenient<'a> for Boolean<'a> {
     fn boolean(b: bool) -> Self {
         Self(Some(b), PhantomData)
     }
@@ -158,7 +158,7 @@ impl<'a, T: Deserialize<'a>> Deserialize<'a> for Given<'a, T> {
     }
 }
 
-by_shape!(Text, Flag, Many<T>);
+by_shape!(Text, Boolean, Many<T>);
 
 /// A JSON object read as a struct of the members named (each of its own shape); absent
 /// members, and an object given in another shape, read as the members' defaults.
@@ -190,9 +190,9 @@ macro_rules! members {
 }
 
 members! {
-    /// Every member any cached type is indexed by. A name two types give different
-    /// shapes reads as absent in the shape not expected (`category` is text in an
-    /// AllergyIntolerance, concepts elsewhere; `name` is text in a Location).
+    /// Every member any cached type is indexed by. Where two types give a name different
+    /// shapes, the shape not read here reads as absent (`category` and `type` are codes in
+    /// an AllergyIntolerance, concepts elsewhere); `name` reads as either (`Names`).
     Resource {
         "resourceType" => resource_type: Text<'a>,
         "id" => id: Text<'a>,
@@ -204,7 +204,7 @@ members! {
         "address" => address: Many<'a, Address<'a>>,
         "telecom" => telecom: Many<'a, ContactPoint<'a>>,
         "generalPractitioner" => general_practitioner: Many<'a, Reference<'a>>,
-        "deceasedBoolean" => deceased_boolean: Flag<'a>,
+        "deceasedBoolean" => deceased_boolean: Boolean<'a>,
         "deceasedDateTime" => deceased_date_time: Text<'a>,
         "serviceType" => service_type: Many<'a, Concept<'a>>,
         "actor" => actor: Many<'a, Reference<'a>>,
