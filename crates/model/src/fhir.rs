@@ -289,7 +289,7 @@ fn str_of<'t>(t: &'t Text<'_>) -> Option<&'t str> {
 }
 
 /// The strings of an array, skipping items that are not strings.
-fn strings<'t>(items: &'t Many<'_, Text<'_>>) -> impl Iterator<Item = &'t str> {
+fn strings<'t>(items: &'t Many<Text<'_>>) -> impl Iterator<Item = &'t str> {
     items.0.iter().filter_map(Text::get)
 }
 
@@ -521,7 +521,7 @@ impl Reader<'_> {
             concept(Some(&w.medication_concept))
                 .or_else(|| str_of(&w.medication_reference.display).map(str::to_string))
         };
-        let dosage = |d: &Many<'_, Dosage<'_>>| {
+        let dosage = |d: &Many<Dosage<'_>>| {
             d.0.first()
                 .and_then(|d| str_of(&d.text))
                 .map(str::to_string)

@@ -86,10 +86,11 @@ impl<'a, T: Lenient<'a>> Visitor<'a> for ByShape<T> {
     }
 }
 
-/// `Deserialize` through `Lenient` for the types named.
+/// `Deserialize` through `Lenient` for the types named, each with the generics it needs
+/// beyond the JSON's lifetime `'a`.
 macro_rules! by_shape {
-    ($($name:ident $(<$param:ident>)?),* $(,)?) => {$(
-        impl<'a $(, $param: Deserialize<'a>)?> Deserialize<'a> for $name<'a $(, $param)?> {
+    ($([$($generics:tt)*] $ty:ty),* $(,)?) => {$(
+        impl<'a, $($generics)*> Deserialize<'a> for $ty {
             fn deserialize<D: Deserializer<'a>>(d: D) -> Result<Self, D::Error> {
                 d.deserialize_any(ByShape(PhantomData))
             }
@@ -115,50 +116,50 @@ impl Text<'_> {
 
 /// A boolean member; `None` for any other shape.
 #[derive(Default)]
-pub(crate) struct Boolean<'a>(pub(crate) Option<bool>, PhantomData<&'a ()>);
+pub(crate) struct Boolean(pub(crate) Option<bool>);
 
-impl<'a> Lenient<'a> for Boolean<'a> {
+impl Lenient<'_> for Boolean {
     fn boolean(b: bool) -> Self {
-        Self(Some(b), PhantomData)
+        Self(Some(b))
     }
 }
 
 /// An array member's items; empty for any other shape.
-pub(crate) struct Many<'a, T>(pub(crate) Vec<T>, PhantomData<&'a ()>);
+pub(crate) struct Many<T>(pub(crate) Vec<T>);
 
-impl<T> Default for Many<'_, T> {
+impl<T> Default for Many<T> {
     fn default() -> Self {
-        Self(Vec::new(), PhantomData)
+        Self(Vec::new())
     }
 }
 
-impl<'a, T: Deserialize<'a>> Lenient<'a> for Many<'a, T> {
+impl<'a, T: Deserialize<'a>> Lenient<'a> for Many<T> {
     fn array<A: SeqAccess<'a>>(mut items: A) -> Result<Self, A::Error> {
         let mut all = Vec::with_capacity(items.size_hint().unwrap_or(0));
         while let Some(item) = items.next_element()? {
             all.push(item);
         }
-        Ok(Self(all, PhantomData))
+        Ok(Self(all))
     }
 }
 
 /// A member of any shape, `Some` wherever it is given (a JSON null too): to tell a member
 /// given in another shape from one not given at all.
-pub(crate) struct Given<'a, T>(pub(crate) Option<T>, PhantomData<&'a ()>);
+pub(crate) struct Given<T>(pub(crate) Option<T>);
 
-impl<T> Default for Given<'_, T> {
+impl<T> Default for Given<T> {
     fn default() -> Self {
-        Self(None, PhantomData)
+        Self(None)
     }
 }
 
-impl<'a, T: Deserialize<'a>> Deserialize<'a> for Given<'a, T> {
+impl<'a, T: Deserialize<'a>> Deserialize<'a> for Given<T> {
     fn deserialize<D: Deserializer<'a>>(d: D) -> Result<Self, D::Error> {
-        T::deserialize(d).map(|t| Self(Some(t), PhantomData))
+        T::deserialize(d).map(|t| Self(Some(t)))
     }
 }
 
-by_shape!(Text, Boolean, Many<T>);
+by_shape!([] Text<'a>, [] Boolean, [T: Deserialize<'a>] Many<T>);
 
 /// A JSON object read as a struct of the members named (each of its own shape); absent
 /// members, and an object given in another shape, read as the members' defaults.
@@ -185,7 +186,7 @@ macro_rules! members {
             }
         }
 
-        by_shape!($name);
+        by_shape!([] $name<'a>);
     )*};
 }
 
@@ -197,48 +198,48 @@ members! {
         "resourceType" => resource_type: Text<'a>,
         "id" => id: Text<'a>,
         "meta" => meta: Meta<'a>,
-        "identifier" => identifier: Many<'a, Identifier<'a>>,
+        "identifier" => identifier: Many<SystemValue<'a>>,
         "name" => name: Names<'a>,
         "birthDate" => birth_date: Text<'a>,
         "gender" => gender: Text<'a>,
-        "address" => address: Many<'a, Address<'a>>,
-        "telecom" => telecom: Many<'a, ContactPoint<'a>>,
-        "generalPractitioner" => general_practitioner: Many<'a, Reference<'a>>,
-        "deceasedBoolean" => deceased_boolean: Boolean<'a>,
+        "address" => address: Many<Address<'a>>,
+        "telecom" => telecom: Many<SystemValue<'a>>,
+        "generalPractitioner" => general_practitioner: Many<Reference<'a>>,
+        "deceasedBoolean" => deceased_boolean: Boolean,
         "deceasedDateTime" => deceased_date_time: Text<'a>,
-        "serviceType" => service_type: Many<'a, Concept<'a>>,
-        "actor" => actor: Many<'a, Reference<'a>>,
+        "serviceType" => service_type: Many<Concept<'a>>,
+        "actor" => actor: Many<Reference<'a>>,
         "schedule" => schedule: Reference<'a>,
         "start" => start: Text<'a>,
         "end" => end: Text<'a>,
         "status" => status: Text<'a>,
-        "slot" => slot: Many<'a, Reference<'a>>,
-        "participant" => participant: Many<'a, Participant<'a>>,
+        "slot" => slot: Many<Reference<'a>>,
+        "participant" => participant: Many<Participant<'a>>,
         "description" => description: Text<'a>,
         "comment" => comment: Text<'a>,
         "subject" => subject: Reference<'a>,
         "patient" => patient: Reference<'a>,
         "clinicalStatus" => clinical_status: Concept<'a>,
         "code" => code: Concept<'a>,
-        "category" => category: Many<'a, Concept<'a>>,
+        "category" => category: Many<Concept<'a>>,
         "period" => period: Period<'a>,
-        "reaction" => reaction: Many<'a, Reaction<'a>>,
+        "reaction" => reaction: Many<Reaction<'a>>,
         "recordedDate" => recorded_date: Text<'a>,
         "medicationCodeableConcept" => medication_concept: Concept<'a>,
         "medicationReference" => medication_reference: Reference<'a>,
-        "dosage" => dosage: Many<'a, Dosage<'a>>,
+        "dosage" => dosage: Many<Dosage<'a>>,
         "effectivePeriod" => effective_period: Period<'a>,
-        "dosageInstruction" => dosage_instruction: Many<'a, Dosage<'a>>,
+        "dosageInstruction" => dosage_instruction: Many<Dosage<'a>>,
         "authoredOn" => authored_on: Text<'a>,
         "onsetDateTime" => onset: Text<'a>,
-        "valueQuantity" => value_quantity: Given<'a, Quantity<'a>>,
-        "component" => component: Many<'a, Component<'a>>,
+        "valueQuantity" => value_quantity: Given<Quantity<'a>>,
+        "component" => component: Many<Component<'a>>,
         "effectiveDateTime" => effective: Text<'a>,
         "vaccineCode" => vaccine_code: Concept<'a>,
         "occurrenceDateTime" => occurrence: Text<'a>,
-        "type" => kind_of: Many<'a, Concept<'a>>,
+        "type" => kind_of: Many<Concept<'a>>,
         "class" => class: Coding<'a>,
-        "reasonCode" => reason_code: Many<'a, Concept<'a>>,
+        "reasonCode" => reason_code: Many<Concept<'a>>,
     }
 
     Meta {
@@ -246,7 +247,8 @@ members! {
         "lastUpdated" => last_updated: Text<'a>,
     }
 
-    Identifier {
+    /// An Identifier or a ContactPoint (both a system and a value).
+    SystemValue {
         "system" => system: Text<'a>,
         "value" => value: Text<'a>,
     }
@@ -255,20 +257,15 @@ members! {
         "use" => usage: Text<'a>,
         "text" => text: Text<'a>,
         "family" => family: Text<'a>,
-        "given" => given: Many<'a, Text<'a>>,
-        "prefix" => prefix: Many<'a, Text<'a>>,
+        "given" => given: Many<Text<'a>>,
+        "prefix" => prefix: Many<Text<'a>>,
     }
 
     Address {
         "use" => usage: Text<'a>,
-        "line" => line: Many<'a, Text<'a>>,
+        "line" => line: Many<Text<'a>>,
         "city" => city: Text<'a>,
         "postalCode" => postal_code: Text<'a>,
-    }
-
-    ContactPoint {
-        "system" => system: Text<'a>,
-        "value" => value: Text<'a>,
     }
 
     Reference {
@@ -278,7 +275,7 @@ members! {
 
     Concept {
         "text" => text: Text<'a>,
-        "coding" => coding: Many<'a, Coding<'a>>,
+        "coding" => coding: Many<Coding<'a>>,
     }
 
     Coding {
@@ -295,7 +292,7 @@ members! {
     }
 
     Reaction {
-        "manifestation" => manifestation: Many<'a, Concept<'a>>,
+        "manifestation" => manifestation: Many<Concept<'a>>,
     }
 
     Dosage {
@@ -303,12 +300,12 @@ members! {
     }
 
     Quantity {
-        "value" => value: Given<'a, serde_json::Value>,
+        "value" => value: Given<serde_json::Value>,
         "unit" => unit: Text<'a>,
     }
 
     Component {
-        "valueQuantity" => value_quantity: Given<'a, Quantity<'a>>,
+        "valueQuantity" => value_quantity: Given<Quantity<'a>>,
     }
 }
 
@@ -328,9 +325,9 @@ impl<'a> Lenient<'a> for Names<'a> {
     }
 
     fn array<A: SeqAccess<'a>>(items: A) -> Result<Self, A::Error> {
-        let Many(list, _) = Many::array(items)?;
+        let Many(list) = Many::array(items)?;
         Ok(Self { text: None, list })
     }
 }
 
-by_shape!(Names);
+by_shape!([] Names<'a>);
