@@ -259,6 +259,32 @@ async fn a_killed_sync_process_resumes_to_the_same_cache() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_written_to_a_log_is_one_finished_line_per_pass() {
+    let (up, _practice) = todays_practice_upstream();
+    let cache = TempCache::with_manager();
+    // Piped, as to a service's log: not a terminal, so nothing may be redrawn.
+    let out = lifeboat_sync_command(&up, &cache, 40).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let log = String::from_utf8(out.stderr).unwrap();
+    assert!(!log.contains('\r'), "redrawn in a log: {log:?}");
+    let full_bar = format!("[{}]", "#".repeat(30));
+    for kind in ["Patient", "Slot", "Appointment", "Observation"] {
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.split_whitespace().next() == Some(kind))
+            .collect();
+        assert_eq!(lines.len(), 1, "{kind}: {log}");
+        assert!(
+            lines[0].contains("first copy") && lines[0].contains(&full_bar),
+            "{kind} not shown finished: {}",
+            lines[0]
+        );
+    }
+    let summary = String::from_utf8(out.stdout).unwrap();
+    assert!(summary.starts_with("Sync finished"), "{summary}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passing_faults_are_retried_and_the_sync_succeeds() {
     let up = practice_upstream();
     for fault in [

@@ -189,11 +189,22 @@ pub fn new_patient(family: &str) -> Value {
 }
 
 /// `lifeboat sync` as a separate process against the test upstream, with `page_size`,
-/// logged in as `MANAGER` (the cache must come from `TempCache::with_manager`).
+/// logged in as `MANAGER` (the cache must come from `TempCache::with_manager`), its output
+/// discarded.
 pub fn lifeboat_sync_process(up: &TestUpstream, cache: &TempCache, page_size: u32) -> Child {
+    lifeboat_sync_command(up, cache, page_size)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start lifeboat sync")
+}
+
+/// The command `lifeboat_sync_process` runs.
+pub fn lifeboat_sync_command(up: &TestUpstream, cache: &TempCache, page_size: u32) -> Command {
     let config = cache.path.with_extension("toml");
     std::fs::write(&config, format!("[sync]\npage_size = {page_size}\n")).expect("write config");
-    Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+    command
         .arg("sync")
         .arg("--config")
         .arg(&config)
@@ -203,11 +214,8 @@ pub fn lifeboat_sync_process(up: &TestUpstream, cache: &TempCache, page_size: u3
         .arg(&up.base_url)
         .arg("--user")
         .arg(MANAGER)
-        .env("LIFEBOAT_PASSWORD", MANAGER_PASSWORD)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start lifeboat sync")
+        .env("LIFEBOAT_PASSWORD", MANAGER_PASSWORD);
+    command
 }
 
 /// The 200-patient practice generated for the fixed anchor day (Fri 19 Jul 2024, the day
