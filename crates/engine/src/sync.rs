@@ -251,6 +251,7 @@ impl Syncer {
         if recorded.is_err() {
             tracing::warn!("could not record the sync outcome in the cache");
         }
+        run.writer.finish().await;
         Ok(SyncReport {
             kinds: result?,
             elapsed_ms: started.elapsed().as_millis() as u64,

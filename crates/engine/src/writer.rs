@@ -36,6 +36,7 @@ enum Job {
 
 pub(crate) struct Writer {
     jobs: mpsc::SyncSender<Job>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 /// The writer thread went away (it panicked or its connection failed hard).
@@ -57,7 +58,7 @@ impl Writer {
     /// second keep what a large sync writes again and again (index pages) to a few writes.
     pub(crate) fn spawn(mut store: Store, group_for: Duration) -> Self {
         let (jobs, rx) = mpsc::sync_channel::<Job>(QUEUE);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("lifeboat-cache-writer".into())
             .spawn(move || {
                 let mut next = rx.recv().ok();
@@ -78,7 +79,18 @@ impl Writer {
                 }
             })
             .expect("the cache writer thread can be started");
-        Self { jobs }
+        Self { jobs, thread }
+    }
+
+    /// Waits, off the async threads, for the writer to run every job queued and close its
+    /// connection (which tidies the write-ahead log away), so a sync that has returned has
+    /// left the cache file as it will stay. Dropped instead, the writer does the same on its
+    /// own.
+    pub(crate) async fn finish(self) {
+        let Self { jobs, thread } = self;
+        drop(jobs);
+        // A writer that panicked has already failed every job waiting on it.
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
 
     /// Queues `f` to run alone with the store; its result arrives on the returned receiver.
@@ -247,6 +259,31 @@ mod tests {
         lone.await.unwrap().unwrap();
         assert_eq!(
             store(&dir).setting("lone").unwrap().as_deref(),
+            Some("written")
+        );
+    }
+
+    #[tokio::test]
+    async fn finish_returns_once_every_job_has_run_and_the_connection_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = Writer::spawn(store(&dir), Duration::from_millis(250));
+        let page = writer.submit_in_transaction(set("page")).await.unwrap();
+        // Queued, not waited for: a slow last job.
+        let _slow = writer
+            .submit(|store: &mut Store| {
+                std::thread::sleep(Duration::from_millis(300));
+                let tx = store.transaction().unwrap();
+                tx.set_setting("last", "written").unwrap();
+                tx.commit().unwrap();
+            })
+            .await
+            .unwrap();
+        writer.finish().await;
+        page.await.unwrap().unwrap();
+        // The writer's connection was the only one: closing it took the log away.
+        assert!(!dir.path().join("cache.db-wal").exists());
+        assert_eq!(
+            store(&dir).setting("last").unwrap().as_deref(),
             Some("written")
         );
     }
