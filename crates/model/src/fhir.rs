@@ -345,10 +345,11 @@ impl Reader<'_> {
     }
 
     /// The id of a reference of the expected type ("Patient/abc" or ".../Patient/abc").
+    /// `field` is formatted only into an error (a sync reads thousands of actors).
     fn reference(
         &self,
         r: Option<&Reference<'_>>,
-        field: &str,
+        field: impl fmt::Display,
         expected: &str,
     ) -> Result<Option<String>, FhirError> {
         let Some(reference) = r.and_then(|r| str_of(&r.reference)) else {
@@ -465,12 +466,10 @@ impl Reader<'_> {
             service_type: concept(self.w.service_type.0.first()),
         };
         for (i, actor) in self.w.actor.0.iter().enumerate() {
-            let field = format!("actor.{i}");
+            let id = |t| self.reference(Some(actor), format_args!("actor.{i}"), t);
             match referenced_type(actor) {
-                Some(t @ "Practitioner") => {
-                    row.practitioner_id = self.reference(Some(actor), &field, t)?
-                }
-                Some(t @ "Location") => row.location_id = self.reference(Some(actor), &field, t)?,
+                Some(t @ "Practitioner") => row.practitioner_id = id(t)?,
+                Some(t @ "Location") => row.location_id = id(t)?,
                 _ => {}
             }
         }
@@ -494,14 +493,12 @@ impl Reader<'_> {
             comment: str_of(&w.comment).map(str::to_string),
         };
         for (i, participant) in w.participant.0.iter().enumerate() {
-            let actor = Some(&participant.actor);
-            let field = format!("participant.{i}.actor");
-            match referenced_type(&participant.actor) {
-                Some(t @ "Patient") => row.patient_id = self.reference(actor, &field, t)?,
-                Some(t @ "Practitioner") => {
-                    row.practitioner_id = self.reference(actor, &field, t)?
-                }
-                Some(t @ "Location") => row.location_id = self.reference(actor, &field, t)?,
+            let actor = &participant.actor;
+            let id = |t| self.reference(Some(actor), format_args!("participant.{i}.actor"), t);
+            match referenced_type(actor) {
+                Some(t @ "Patient") => row.patient_id = id(t)?,
+                Some(t @ "Practitioner") => row.practitioner_id = id(t)?,
+                Some(t @ "Location") => row.location_id = id(t)?,
                 _ => {}
             }
         }
@@ -722,6 +719,16 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "Slot/s1: schedule is not a reference to a Schedule"
+        );
+        let bad_actor = json!({"resourceType": "Appointment", "id": "a1", "meta": meta(),
+            "status": "booked", "participant": [
+                {"actor": {"reference": "Practitioner/p1"}},
+                {"actor": {"reference": "Patient/not an id"}}]});
+        assert_eq!(
+            CachedResource::from_json(&bad_actor.to_string())
+                .unwrap_err()
+                .to_string(),
+            "Appointment/a1: participant.1.actor is not a reference to a Patient"
         );
         let bad_id =
             json!({"resourceType": "Location", "id": "a b", "meta": meta(), "name": "Main"});
