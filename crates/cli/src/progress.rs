@@ -115,15 +115,16 @@ struct Log {
 
 impl Show for Log {
     fn show(&mut self, err: &mut Stderr, p: SyncProgress) {
-        let i = match self.passes.iter().position(|(a, _)| key(a) == key(&p)) {
-            Some(i) => i,
+        let (latest, printed) = match self.passes.iter().position(|(a, _)| key(a) == key(&p)) {
+            Some(i) => {
+                self.passes[i].0 = p;
+                &mut self.passes[i]
+            }
             None => {
-                self.passes.push((p.clone(), false));
-                self.passes.len() - 1
+                self.passes.push((p, false));
+                self.passes.last_mut().expect("just pushed")
             }
         };
-        let (latest, printed) = &mut self.passes[i];
-        *latest = p;
         if !*printed && latest.total.is_some_and(|t| latest.done >= t) {
             *printed = true;
             let _ = writeln!(err, "{}", entry(latest, 30));
