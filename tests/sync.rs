@@ -460,3 +460,43 @@ async fn reads_carry_on_while_a_sync_runs() {
     up.heal().await.unwrap();
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_type_does_not_hold_up_the_types_after_it() {
+    let up = practice_upstream();
+    let cache = TempCache::new();
+    // Every page of observations takes a while; the types after them in the sync order
+    // (immunisations, encounters) are fetched by another stream meanwhile.
+    up.fault(json!({"mode": "slow", "delayMs": 200, "match": "/Observation?"}))
+        .await
+        .unwrap();
+    let settings = SyncSettings {
+        page_size: 40,
+        ..SyncSettings::default()
+    };
+    syncer(&up, &cache, settings).run(None).await.unwrap();
+    up.heal().await.unwrap();
+    let stats = up.stats().await.unwrap();
+    // The full passes' requests in arrival order (the booked patients' summaries, fetched
+    // first, name their patients).
+    let passes: Vec<&str> = stats["recent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["url"].as_str())
+        .filter(|url| !url.contains("patient=") && !url.contains("_id="))
+        .collect();
+    let last = |kind: &str| {
+        passes
+            .iter()
+            .rposition(|url| url.starts_with(&format!("/fhir/{kind}?")))
+            .unwrap_or_else(|| panic!("no {kind} request in {passes:?}"))
+    };
+    let observations_end = last("Observation");
+    for later in ["Immunization", "Encounter"] {
+        assert!(
+            last(later) < observations_end,
+            "{later} waited for the slow observations: {passes:?}"
+        );
+    }
+}

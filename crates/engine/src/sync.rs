@@ -12,10 +12,11 @@
 //! harmless.)
 //!
 //! Initial sync runs three streams side by side, so the upstream always has a request
-//! waiting: the day's work (schedules, slots and appointments, then the summaries of the
-//! patients booked in the next few days, for the types not yet complete); the patients; and
-//! their clinical entries. Each type keeps its own checkpoint, so the streams interleave
-//! safely and resume apart.
+//! waiting: one fetches the day's work (schedules, slots and appointments, then the summaries
+//! of the patients booked in the next few days, for the types not yet complete); the others
+//! take the patients and their clinical entries a type at a time, and the first joins them
+//! when the day's work is done. Each type keeps its own checkpoint, so the streams
+//! interleave safely and resume apart.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -372,8 +373,8 @@ impl Drop for Download {
     }
 }
 
-/// How many streams of types a sync runs side by side (`Run::all_kinds`), for progress
-/// displays that show one line for each.
+/// How many streams of types a sync runs side by side (`Run::all_kinds`: the day's book and
+/// two more), for progress displays that show one line for each.
 pub const STREAMS: usize = 3;
 
 /// Pages handed to the writer and not yet committed: enough for the download never to wait
@@ -391,11 +392,15 @@ struct InFlight {
 }
 
 impl Run<'_> {
-    /// Every type, in three streams side by side: the practice and its book, then the
-    /// booked patients' summaries; the patients; and the patients' clinical entries. Each
-    /// stream goes type by type in `SYNC_ORDER`; together they keep a request waiting at
-    /// the upstream while another's answer is on its way back or being written, which one
-    /// stream alone cannot.
+    /// Every type, in `STREAMS` streams side by side, so the upstream always has a request
+    /// waiting while another's answer is on its way back or being written (one stream alone
+    /// leaves it idle in between). The first stream fetches the day's book (practitioners to
+    /// appointments, then the booked patients' summaries), in `SYNC_ORDER`; the others take
+    /// the patients and their clinical entries one type at a time, in `SYNC_ORDER`, each
+    /// taking the next type as soon as it finishes one, and the first joins them once the
+    /// book is done. So the streams end close together: a stream that owned a fixed share of
+    /// types (the clinical entries are three-fifths of a practice) ran alone for half the
+    /// sync, one request at a time.
     async fn all_kinds(&self) -> Result<Vec<(ResourceKind, PassKind, KindReport)>, SyncError> {
         let states = self.after_pages(|s: &mut Store| s.sync_states()).await??;
         self.finished
@@ -407,41 +412,77 @@ impl Run<'_> {
                     .filter(|s| s.phase == PHASE_COMPLETE)
                     .map(|s| s.kind),
             );
-        let (mut kinds, patients, clinical) = tokio::try_join!(
-            self.stream(&states, |k| !k.is_clinical() && k != ResourceKind::Patient),
-            self.stream(&states, |k| k == ResourceKind::Patient),
-            self.stream(&states, ResourceKind::is_clinical),
+        let shared: std::sync::Mutex<VecDeque<ResourceKind>> = std::sync::Mutex::new(
+            SYNC_ORDER
+                .into_iter()
+                .filter(|k| *k == ResourceKind::Patient || k.is_clinical())
+                .collect(),
+        );
+        let book = async {
+            let mut kinds = Vec::new();
+            for kind in SYNC_ORDER
+                .into_iter()
+                .filter(|k| !k.is_clinical() && *k != ResourceKind::Patient)
+            {
+                kinds.push(self.kind(&states, kind).await?);
+                if kind == ResourceKind::Appointment
+                    && !states_complete(&states, ResourceKind::Patient)
+                {
+                    kinds.push(self.priority().await?);
+                }
+            }
+            kinds.extend(self.lane(&states, &shared).await?);
+            Ok(kinds)
+        };
+        let (mut kinds, second, third) = tokio::try_join!(
+            book,
+            self.lane(&states, &shared),
+            self.lane(&states, &shared),
         )?;
-        kinds.extend(patients);
-        kinds.extend(clinical);
+        kinds.extend(second);
+        kinds.extend(third);
+        // Reported in fetch order, whichever stream fetched them: the booked patients'
+        // summaries before the patients' own pass.
+        kinds.sort_by_key(|(kind, pass, _)| {
+            let at = SYNC_ORDER.iter().position(|k| k == kind);
+            (at, *pass != PassKind::Priority)
+        });
         self.after_pages(|_: &mut Store| ()).await?;
         Ok(kinds)
     }
 
-    /// The types `which` picks, one after another.
-    async fn stream(
+    /// Types from `shared`, one after another, until none is left.
+    async fn lane(
         &self,
         states: &[SyncState],
-        which: impl Fn(ResourceKind) -> bool,
+        shared: &std::sync::Mutex<VecDeque<ResourceKind>>,
     ) -> Result<Vec<(ResourceKind, PassKind, KindReport)>, SyncError> {
         let mut kinds = Vec::new();
-        for kind in SYNC_ORDER.into_iter().filter(|k| which(*k)) {
-            let state = states.iter().find(|s| s.kind == kind).cloned();
-            let (pass, report) = match state {
-                Some(s) if s.phase == PHASE_COMPLETE => {
-                    let mut report = self.incremental(kind, s).await?;
-                    report.removed += self.deletions(kind, &mut report).await?;
-                    (PassKind::Incremental, report)
-                }
-                resumable => (PassKind::Initial, self.initial(kind, resumable).await?),
+        loop {
+            let next = shared.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+            let Some(kind) = next else {
+                return Ok(kinds);
             };
-            kinds.push((kind, pass, report));
-            if kind == ResourceKind::Appointment && !states_complete(states, ResourceKind::Patient)
-            {
-                kinds.push(self.priority().await?);
-            }
+            kinds.push(self.kind(states, kind).await?);
         }
-        Ok(kinds)
+    }
+
+    /// One type: its initial pass (or the rest of it), or, once that is complete, an
+    /// incremental pass and the search for deletions.
+    async fn kind(
+        &self,
+        states: &[SyncState],
+        kind: ResourceKind,
+    ) -> Result<(ResourceKind, PassKind, KindReport), SyncError> {
+        let state = states.iter().find(|s| s.kind == kind).cloned();
+        Ok(match state {
+            Some(s) if s.phase == PHASE_COMPLETE => {
+                let mut report = self.incremental(kind, s).await?;
+                report.removed += self.deletions(kind, &mut report).await?;
+                (kind, PassKind::Incremental, report)
+            }
+            resumable => (kind, PassKind::Initial, self.initial(kind, resumable).await?),
+        })
     }
 
     fn report(&self, kind: ResourceKind, pass: PassKind, done: u64, total: Option<u64>) {
