@@ -173,8 +173,7 @@ fn record_outcome(store: &mut Store, outcome: &(&str, String)) -> Result<(), Sto
     if outcome.0 == DATA_AS_OF {
         tx.set_setting(LAST_ERROR, "")?;
     }
-    tx.commit()?;
-    store.checkpoint()
+    tx.commit()
 }
 
 /// Runs syncs of one cache against one upstream.
@@ -224,7 +223,8 @@ impl Syncer {
         let as_of = self.clock.now();
         let store = Store::open(&self.db, &self.key)?;
         store.relax_durability_for_refetchable_data()?;
-        let writer = Writer::spawn(store, self.settings.commit_every);
+        let checkpoints = Store::open(&self.db, &self.key)?;
+        let writer = Writer::spawn(store, checkpoints, self.settings.commit_every);
         let run = Run {
             syncer: self,
             writer,
@@ -481,7 +481,11 @@ impl Run<'_> {
                 report.removed += self.deletions(kind, &mut report).await?;
                 (kind, PassKind::Incremental, report)
             }
-            resumable => (kind, PassKind::Initial, self.initial(kind, resumable).await?),
+            resumable => (
+                kind,
+                PassKind::Initial,
+                self.initial(kind, resumable).await?,
+            ),
         })
     }
 

@@ -10,6 +10,11 @@
 //! job that needs the whole store ends the group at once (it commits first), and so does
 //! the sender going away. After a failed group the writer stops, so no later page can
 //! commit past a lost one.
+//!
+//! The writer never copies the write-ahead log back into the cache file itself: a second
+//! connection on a thread of its own does, after each commit (`Checkpointer`). Copying back
+//! ends by flushing the file to disk, which takes tens of milliseconds on a large sync; on
+//! the writer's thread that was time spent writing nothing while pages queued up.
 
 use std::sync::mpsc::{self, RecvTimeoutError, TrySendError};
 use std::time::{Duration, Instant};
@@ -37,6 +42,7 @@ enum Job {
 pub(crate) struct Writer {
     jobs: mpsc::SyncSender<Job>,
     thread: std::thread::JoinHandle<()>,
+    checkpointer: std::thread::JoinHandle<()>,
 }
 
 /// The writer thread went away (it panicked or its connection failed hard).
@@ -53,11 +59,14 @@ pub(crate) enum WriteError {
 }
 
 impl Writer {
-    /// A writer over `store`; a group's transaction stays open `group_for` for more pages.
-    /// A crash loses at most that much work (fetched again on resume); a few commits a
-    /// second keep what a large sync writes again and again (index pages) to a few writes.
-    pub(crate) fn spawn(mut store: Store, group_for: Duration) -> Self {
+    /// A writer over `store`, with `checkpoints` (a second connection to the same cache)
+    /// copying its commits back into the file; a group's transaction stays open
+    /// `group_for` for more pages. A crash loses at most that much work (fetched again on
+    /// resume); a few commits a second keep what a large sync writes again and again
+    /// (index pages) to a few writes.
+    pub(crate) fn spawn(mut store: Store, checkpoints: Store, group_for: Duration) -> Self {
         let (jobs, rx) = mpsc::sync_channel::<Job>(QUEUE);
+        let (committed, checkpointer) = checkpointer(checkpoints);
         let thread = std::thread::Builder::new()
             .name("lifeboat-cache-writer".into())
             .spawn(move || {
@@ -66,7 +75,11 @@ impl Writer {
                     match job {
                         Job::Store(f) => f(&mut store),
                         Job::Tx(first) => match run_group(&mut store, first, &rx, group_for) {
-                            Some(after) => next = after,
+                            Some(after) => {
+                                // A wake-up already waiting covers this commit too.
+                                let _ = committed.try_send(());
+                                next = after;
+                            }
                             // Nothing queued after a failed write may land (a later page's
                             // checkpoint would skip the lost one): stop, and every waiting
                             // job learns the writer has gone.
@@ -79,18 +92,31 @@ impl Writer {
                 }
             })
             .expect("the cache writer thread can be started");
-        Self { jobs, thread }
+        Self {
+            jobs,
+            thread,
+            checkpointer,
+        }
     }
 
     /// Waits, off the async threads, for the writer to run every job queued and close its
-    /// connection (which tidies the write-ahead log away), so a sync that has returned has
-    /// left the cache file as it will stay. Dropped instead, the writer does the same on its
-    /// own.
+    /// connection, and for the checkpointer to copy the last commits back and close its
+    /// own (which tidies the write-ahead log away), so a sync that has returned has left
+    /// the cache file as it will stay. Dropped instead, the two do the same on their own.
     pub(crate) async fn finish(self) {
-        let Self { jobs, thread } = self;
+        let Self {
+            jobs,
+            thread,
+            checkpointer,
+        } = self;
         drop(jobs);
-        // A writer that panicked has already failed every job waiting on it.
-        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        // A writer that panicked has already failed every job waiting on it; either way
+        // its end wakes the checkpointer for the last time.
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = thread.join();
+            checkpointer.join()
+        })
+        .await;
     }
 
     /// Queues `f` to run alone with the store; its result arrives on the returned receiver.
@@ -155,6 +181,29 @@ impl Writer {
     }
 }
 
+/// A thread copying the write-ahead log back into the cache file through `store` each time
+/// it is woken (by the writer, after a commit), and once more when the writer has gone;
+/// then it closes `store`, which as the last connection also removes the log. A copy that
+/// fails (a reader holding an old snapshot only makes it partial) is left to the next.
+fn checkpointer(store: Store) -> (mpsc::SyncSender<()>, std::thread::JoinHandle<()>) {
+    let (wake, woken) = mpsc::sync_channel::<()>(1);
+    let thread = std::thread::Builder::new()
+        .name("lifeboat-cache-checkpointer".into())
+        .spawn(move || {
+            let copy_back = || {
+                if let Err(e) = store.checkpoint() {
+                    tracing::warn!(error = %e, "could not copy the cache's log back into its file yet");
+                }
+            };
+            while woken.recv().is_ok() {
+                copy_back();
+            }
+            copy_back();
+        })
+        .expect("the cache checkpointer thread can be started");
+    (wake, thread)
+}
+
 /// Runs `first` and the transaction jobs arriving within `group_for` in one transaction,
 /// commits it if every job succeeded (else rolls it back), and reports the outcome to each
 /// job. Returns `None` if it did not commit, else the job that ended the group, if any.
@@ -217,6 +266,13 @@ mod tests {
         Store::open(dir.path().join("cache.db"), &CacheKey::from_bytes([3; 32])).unwrap()
     }
 
+    /// A writer as a sync has it: its own commits never copied back into the file.
+    fn writer(dir: &tempfile::TempDir) -> Writer {
+        let store = store(dir);
+        store.relax_durability_for_refetchable_data().unwrap();
+        Writer::spawn(store, self::store(dir), Duration::from_millis(250))
+    }
+
     fn set(key: &'static str) -> impl FnOnce(&CacheTx<'_>) -> Result<(), StoreError> {
         move |tx: &CacheTx<'_>| tx.set_setting(key, "written")
     }
@@ -224,7 +280,7 @@ mod tests {
     #[tokio::test]
     async fn waiting_writes_commit_together_and_each_is_answered() {
         let dir = tempfile::tempdir().unwrap();
-        let writer = Writer::spawn(store(&dir), Duration::from_millis(250));
+        let writer = writer(&dir);
         let mut answers = Vec::new();
         for key in ["a", "b", "c", "d"] {
             answers.push(writer.submit_in_transaction(set(key)).await.unwrap());
@@ -241,7 +297,7 @@ mod tests {
     #[tokio::test]
     async fn a_job_needing_the_whole_store_runs_after_the_open_group_has_committed() {
         let dir = tempfile::tempdir().unwrap();
-        let writer = Writer::spawn(store(&dir), Duration::from_millis(250));
+        let writer = writer(&dir);
         let page = writer.submit_in_transaction(set("page")).await.unwrap();
         // Asked at once, well inside the group's time: another connection already sees it.
         let path = dir.path().to_path_buf();
@@ -266,7 +322,7 @@ mod tests {
     #[tokio::test]
     async fn finish_returns_once_every_job_has_run_and_the_connection_is_closed() {
         let dir = tempfile::tempdir().unwrap();
-        let writer = Writer::spawn(store(&dir), Duration::from_millis(250));
+        let writer = writer(&dir);
         let page = writer.submit_in_transaction(set("page")).await.unwrap();
         // Queued, not waited for: a slow last job.
         let _slow = writer
@@ -289,9 +345,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn each_commit_is_copied_back_into_the_file_without_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer(&dir);
+        writer
+            .submit_in_transaction(set("page"))
+            .await
+            .unwrap()
+            .await
+            .unwrap()
+            .unwrap();
+        // The cache file alone (copied without its log) holds only what was copied back.
+        let alone = tempfile::tempdir().unwrap();
+        let in_file_alone = || {
+            std::fs::copy(dir.path().join("cache.db"), alone.path().join("cache.db")).unwrap();
+            store(&alone).setting("page").unwrap()
+        };
+        let waited = Instant::now();
+        while in_file_alone().is_none() {
+            assert!(
+                waited.elapsed() < Duration::from_secs(10),
+                "the commit was never copied back"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        writer.finish().await;
+    }
+
+    #[tokio::test]
     async fn nothing_queued_after_a_failed_write_lands() {
         let dir = tempfile::tempdir().unwrap();
-        let writer = Writer::spawn(store(&dir), Duration::from_millis(250));
+        let writer = writer(&dir);
         let before = writer.submit_in_transaction(set("before")).await.unwrap();
         let failing = writer
             .submit_in_transaction(|tx: &CacheTx<'_>| {

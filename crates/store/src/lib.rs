@@ -203,12 +203,13 @@ impl Store {
     /// not waited for on disk. WAL keeps the file consistent after a crash or power cut;
     /// at worst the last pages are fetched again. Offline changes never use this.
     ///
-    /// The log is also copied back into the file less often (every 64 MiB rather than
-    /// 16): index pages a large sync rewrites again and again are copied once, not each
-    /// time. `checkpoint` copies the rest when the sync is done.
+    /// Nor does this connection copy the log back into the file when it grows: that ends
+    /// by flushing the file to disk, and a large sync's writer would wait for it. Another
+    /// connection's `checkpoint` does (the sync's checkpointer), and the last connection
+    /// to close copies what is left.
     pub fn relax_durability_for_refetchable_data(&self) -> Result<()> {
         self.conn
-            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 4096;")?;
+            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;")?;
         Ok(())
     }
 
