@@ -188,7 +188,7 @@ impl Writer {
 fn checkpointer(store: Store) -> (mpsc::SyncSender<()>, std::thread::JoinHandle<()>) {
     let (wake, woken) = mpsc::sync_channel::<()>(1);
     let thread = std::thread::Builder::new()
-        .name("lifeboat-cache-checkpointer".into())
+        .name("lifeboat-checkpointer".into())
         .spawn(move || {
             let copy_back = || {
                 if let Err(e) = store.checkpoint() {

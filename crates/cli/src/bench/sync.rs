@@ -94,25 +94,47 @@ fn process_cpu(pid: &str) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
-/// CPU time of the cache writer threads that start from now on. A thread's time goes with
-/// it when it ends, so each one's `/proc` entry is read every 20 ms while it runs and the
-/// last reading kept (short by at most 20 ms).
-struct WriterCpu {
+/// CPU time of the threads a sync starts to write the cache: its writer, and the
+/// checkpointer copying the writer's log back into the file. A thread's time goes with it
+/// when it ends, so each one's `/proc` entry is read every 20 ms while it runs and the last
+/// reading kept (short by at most 20 ms).
+struct CacheThreadsCpu {
     stop: Arc<AtomicBool>,
-    sampler: std::thread::JoinHandle<Duration>,
+    sampler: std::thread::JoinHandle<CacheCpu>,
 }
 
-impl WriterCpu {
+#[derive(Clone, Copy)]
+struct CacheCpu {
+    writer: Duration,
+    checkpointer: Duration,
+}
+
+/// The threads' names as the kernel keeps them (their first 15 characters).
+const WRITER_THREAD: &str = "lifeboat-cache-";
+const CHECKPOINTER_THREAD: &str = "lifeboat-checkp";
+
+impl CacheThreadsCpu {
     fn start() -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = Arc::clone(&stop);
         let sampler = std::thread::spawn(move || {
-            let mut last: HashMap<String, u64> = HashMap::new();
+            let mut last: HashMap<String, (String, u64)> = HashMap::new();
             loop {
                 let stopped = stopping.load(Ordering::Relaxed);
-                last.extend(writer_threads());
+                last.extend(threads_cpu());
                 if stopped {
-                    return Duration::from_nanos(last.values().sum());
+                    let named = |prefix: &str| {
+                        Duration::from_nanos(
+                            last.values()
+                                .filter(|(name, _)| name.starts_with(prefix))
+                                .map(|(_, ns)| ns)
+                                .sum(),
+                        )
+                    };
+                    return CacheCpu {
+                        writer: named(WRITER_THREAD),
+                        checkpointer: named(CHECKPOINTER_THREAD),
+                    };
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -120,15 +142,14 @@ impl WriterCpu {
         Self { stop, sampler }
     }
 
-    fn stop(self) -> Option<Duration> {
+    fn stop(self) -> Option<CacheCpu> {
         self.stop.store(true, Ordering::Relaxed);
         self.sampler.join().ok()
     }
 }
 
-/// This process's cache writer threads (`lifeboat-cache-writer`, which the kernel keeps as
-/// its first 15 characters), each with its CPU time so far in nanoseconds.
-fn writer_threads() -> Vec<(String, u64)> {
+/// This process's threads: id, name, and CPU time so far in nanoseconds.
+fn threads_cpu() -> Vec<(String, (String, u64))> {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return Vec::new();
     };
@@ -136,12 +157,10 @@ fn writer_threads() -> Vec<(String, u64)> {
         .flatten()
         .filter_map(|task| {
             let name = std::fs::read_to_string(task.path().join("comm")).ok()?;
-            if !name.starts_with("lifeboat-cache") {
-                return None;
-            }
             let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
             let ns = stat.split_whitespace().next()?.parse().ok()?;
-            Some((task.file_name().to_string_lossy().into_owned(), ns))
+            let id = task.file_name().to_string_lossy().into_owned();
+            Some((id, (name.trim_end().to_string(), ns)))
         })
         .collect()
 }
@@ -216,7 +235,7 @@ pub fn run(patients: usize, page_size: u32, shared_cores: bool) -> Result<(), St
         let mut plain = Vec::new();
         let mut lifeboat = Vec::new();
         let mut ratios = Vec::new();
-        let (mut cpu, mut writer_cpu) = (Vec::new(), Vec::new());
+        let (mut cpu, mut cache_cpu) = (Vec::new(), Vec::new());
         let (mut server_plain, mut server_lifeboat) = (Vec::new(), Vec::new());
         let (mut bytes, mut paths) = (0usize, 0usize);
         let (mut fetched, mut requests) = (0, 0);
@@ -224,10 +243,10 @@ pub fn run(patients: usize, page_size: u32, shared_cores: bool) -> Result<(), St
         for round in 0..ROUNDS {
             up.reset_stats().await?;
             let db = db_of(round);
-            let (server, ours, writer) = (Used::start(&up), Used::ours(), WriterCpu::start());
+            let (server, ours, cache) = (Used::start(&up), Used::ours(), CacheThreadsCpu::start());
             let (initial, f, r) = lifeboat_sync(&up, &db, page_size).await?;
             cpu.push(ours.cpu());
-            writer_cpu.push(writer.stop());
+            cache_cpu.push(cache.stop());
             server_lifeboat.push(server.cpu());
             lifeboat.push(initial);
             (fetched, requests) = (f, r);
@@ -257,7 +276,9 @@ pub fn run(patients: usize, page_size: u32, shared_cores: bool) -> Result<(), St
         let plain = median(plain);
         let initial = median(lifeboat);
         let cpu = median(cpu.into_iter().flatten());
-        let writer_cpu = median(writer_cpu.into_iter().flatten());
+        let cache_cpu: Vec<CacheCpu> = cache_cpu.into_iter().flatten().collect();
+        let writer_cpu = median(cache_cpu.iter().map(|c| c.writer));
+        let checkpointer_cpu = median(cache_cpu.iter().map(|c| c.checkpointer));
         let server_plain = median(server_plain.into_iter().flatten());
         let server_lifeboat = median(server_lifeboat.into_iter().flatten());
 
@@ -280,7 +301,7 @@ pub fn run(patients: usize, page_size: u32, shared_cores: bool) -> Result<(), St
         println!("\nPages of {page_size}, last round: {paths} requests, {:.1} MiB", bytes as f64 / 1048576.0);
         println!("Medians of {ROUNDS} rounds, on one server warmed by a sync first:");
         println!("Plain download of the pages each sync fetched: {:>8.2} s", plain.as_secs_f64());
-        println!("Lifeboat initial sync ({fetched} resources, {requests} requests): {:>8.2} s (Lifeboat's CPU: {:.2} s, of which the cache writer's {:.2} s)", initial.as_secs_f64(), cpu.as_secs_f64(), writer_cpu.as_secs_f64());
+        println!("Lifeboat initial sync ({fetched} resources, {requests} requests): {:>8.2} s (Lifeboat's CPU: {:.2} s, of which the cache writer's {:.2} s and its checkpointer's {:.2} s)", initial.as_secs_f64(), cpu.as_secs_f64(), writer_cpu.as_secs_f64(), checkpointer_cpu.as_secs_f64());
         println!(
             "The upstream's CPU meanwhile ({}): {:.2} s for the plain client, {:.2} s for Lifeboat",
             if split {
