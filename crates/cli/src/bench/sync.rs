@@ -118,15 +118,28 @@ impl CacheThreadsCpu {
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = Arc::clone(&stop);
         let sampler = std::thread::spawn(move || {
-            let mut last: HashMap<String, (String, u64)> = HashMap::new();
+            // Thread id -> its name (read once: the sampler shares Lifeboat's CPU, so
+            // each tick reads as little as it can), and the cache threads' last times.
+            let mut names: HashMap<String, String> = HashMap::new();
+            let mut last: HashMap<String, u64> = HashMap::new();
             loop {
                 let stopped = stopping.load(Ordering::Relaxed);
-                last.extend(threads_cpu());
+                for id in thread_ids() {
+                    let name = names.entry(id.clone()).or_insert_with(|| {
+                        std::fs::read_to_string(format!("/proc/self/task/{id}/comm"))
+                            .unwrap_or_default()
+                    });
+                    if (name.starts_with(WRITER_THREAD) || name.starts_with(CHECKPOINTER_THREAD))
+                        && let Some(ns) = thread_cpu(&id)
+                    {
+                        last.insert(id, ns);
+                    }
+                }
                 if stopped {
                     let named = |prefix: &str| {
                         Duration::from_nanos(
-                            last.values()
-                                .filter(|(name, _)| name.starts_with(prefix))
+                            last.iter()
+                                .filter(|(id, _)| names[*id].starts_with(prefix))
                                 .map(|(_, ns)| ns)
                                 .sum(),
                         )
@@ -148,21 +161,22 @@ impl CacheThreadsCpu {
     }
 }
 
-/// This process's threads: id, name, and CPU time so far in nanoseconds.
-fn threads_cpu() -> Vec<(String, (String, u64))> {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return Vec::new();
-    };
-    tasks
-        .flatten()
-        .filter_map(|task| {
-            let name = std::fs::read_to_string(task.path().join("comm")).ok()?;
-            let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
-            let ns = stat.split_whitespace().next()?.parse().ok()?;
-            let id = task.file_name().to_string_lossy().into_owned();
-            Some((id, (name.trim_end().to_string(), ns)))
+/// The ids of this process's threads.
+fn thread_ids() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .map(|tasks| {
+            tasks
+                .flatten()
+                .map(|task| task.file_name().to_string_lossy().into_owned())
+                .collect()
         })
-        .collect()
+        .unwrap_or_default()
+}
+
+/// A thread's CPU time so far, in nanoseconds.
+fn thread_cpu(id: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{id}/schedstat")).ok()?;
+    stat.split_whitespace().next()?.parse().ok()
 }
 
 /// Pins process `pid` (each thread it has, and so each it starts later) to one CPU, with
