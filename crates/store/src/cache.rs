@@ -224,9 +224,15 @@ impl<'a> CacheTx<'a> {
         .collect();
         let before = self.indexed_names(r.kind, &r.id)?;
         self.tx.prepare_cached(&sql)?.execute(values.as_slice())?;
-        let after = self.indexed_names(r.kind, &r.id)?;
-        if before != after {
-            self.reindex_names(before.as_ref(), after.as_ref())?;
+        if let Indexed::Patient(p) = &r.indexed {
+            // An updated row keeps its key; a new row's is the one just inserted.
+            let pk = before
+                .as_ref()
+                .map_or_else(|| self.tx.last_insert_rowid(), |(pk, ..)| *pk);
+            let after = (pk, p.family.clone(), p.given.clone());
+            if before.as_ref() != Some(&after) {
+                self.reindex_names(before.as_ref(), Some(&after))?;
+            }
         }
         Ok(())
     }
