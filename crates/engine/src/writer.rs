@@ -12,7 +12,7 @@
 //! commit past a lost one.
 //!
 //! The writer never copies the write-ahead log back into the cache file itself: a second
-//! connection on a thread of its own does, after each commit (`Checkpointer`). Copying back
+//! connection on a thread of its own does, after each commit (`checkpointer`). Copying back
 //! ends by flushing the file to disk, which takes tens of milliseconds on a large sync; on
 //! the writer's thread that was time spent writing nothing while pages queued up.
 
