@@ -500,3 +500,27 @@ async fn a_slow_type_does_not_hold_up_the_types_after_it() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bench_reaches_a_test_upstream_elsewhere_and_nothing_else() {
+    let up = practice_upstream();
+    let elsewhere = TestUpstream::connect(&format!("{}/", up.root))
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.base_url, up.base_url);
+    assert_eq!(elsewhere.pid(), None, "not a process of ours");
+    elsewhere.reset_stats().await.unwrap();
+    let (status, _) = elsewhere
+        .fhir(Method::GET, "Patient?_count=1", None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(up.stats().await.unwrap()["requests"], 1);
+    // A FHIR server without the test upstream's statistics (here, the FHIR endpoint
+    // itself taken for a server's root) is refused: the bench writes to what it measures.
+    let refused = TestUpstream::connect(&up.base_url).await.err().unwrap();
+    assert!(
+        refused.contains("did not answer as a test upstream"),
+        "{refused}"
+    );
+}

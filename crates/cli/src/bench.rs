@@ -32,6 +32,13 @@ pub enum Bench {
         /// as on two machines, where there are two or more).
         #[arg(long)]
         shared_cores: bool,
+        /// Measure against a test upstream already running elsewhere, e.g. on a second
+        /// machine (`http://10.0.0.2:8080`), loaded with the practice
+        /// `lifeboat-fixtures --patients N --anchor today` wrote; then nothing is started
+        /// or pinned here, and `--patients` is not used. Only a test upstream is accepted:
+        /// the bench changes 100 patients in it.
+        #[arg(long, value_name = "ROOT")]
+        test_upstream: Option<String>,
     },
     /// Patient search latency over a generated practice, and the cache file's size.
     Search {
@@ -59,7 +66,8 @@ pub fn run(which: Bench) -> Result<(), String> {
             patients,
             page_size,
             shared_cores,
-        } => sync::run(patients, page_size, shared_cores),
+            test_upstream,
+        } => sync::run(patients, page_size, shared_cores, test_upstream),
     }
 }
 

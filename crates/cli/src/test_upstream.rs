@@ -1,7 +1,8 @@
 //! The test upstream as a child process: the Medplum-based FHIR R4 server in
 //! `tests/upstream/server.mjs`, loaded with a fixture practice, listening on a free port on
 //! 127.0.0.1, with its fault-injection and request-statistics endpoints. It exits when this
-//! handle is dropped, and by itself if this process dies (it watches its stdin).
+//! handle is dropped, and by itself if this process dies (it watches its stdin). A handle
+//! can also reach one already running elsewhere (`connect`), on another machine, say.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -12,7 +13,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
 pub struct TestUpstream {
-    child: Child,
+    /// The server's process, when this handle started it.
+    child: Option<Child>,
     /// FHIR base URL, e.g. `http://127.0.0.1:41234/fhir`.
     pub base_url: String,
     /// Server root, for the control endpoints.
@@ -84,15 +86,39 @@ impl TestUpstream {
         let root = base_url.trim_end_matches("/fhir").to_string();
         lifeboat_upstream::install_crypto_provider();
         Ok(Self {
-            child,
+            child: Some(child),
             base_url,
             root,
             loaded: ready["loaded"].clone(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .map_err(|e| e.to_string())?,
+            http: control_client()?,
         })
+    }
+
+    /// A handle on a test upstream already running at `root` (e.g. `http://10.0.0.2:8080`),
+    /// checked to be one: it must answer its request statistics, which no clinical
+    /// system does. What it loaded is not known here.
+    pub async fn connect(root: &str) -> Result<Self, String> {
+        let root = root.trim_end_matches('/').to_string();
+        lifeboat_upstream::install_crypto_provider();
+        let up = Self {
+            child: None,
+            base_url: format!("{root}/fhir"),
+            root,
+            loaded: Value::Null,
+            http: control_client()?,
+        };
+        let not_one = |why: String| {
+            format!(
+                "{} did not answer as a test upstream (tests/upstream/server.mjs) does: {why}",
+                up.root
+            )
+        };
+        let stats = up.stats().await.map_err(not_one)?;
+        if !(stats["requests"].is_u64() && stats["recent"].is_array()) {
+            // Not echoed: whatever else answered may hold patient data.
+            return Err(not_one("its $stats are not request statistics".into()));
+        }
+        Ok(up)
     }
 
     async fn control(
@@ -117,9 +143,9 @@ impl TestUpstream {
         Ok(v)
     }
 
-    /// The server's process id (to read its CPU time, say).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    /// The server's process id (to read its CPU time, say), when it runs here.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Sets the fault mode, e.g. `{"mode": "error", "status": 503, "count": 2}`.
@@ -226,9 +252,18 @@ fn instant(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+fn control_client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 impl Drop for TestUpstream {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }

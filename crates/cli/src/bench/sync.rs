@@ -58,28 +58,28 @@ async fn request_log(up: &TestUpstream) -> Result<Vec<String>, String> {
         .collect())
 }
 
-/// CPU time a process uses from now on.
+/// CPU time a process uses from now on (none for a process elsewhere).
 struct Used {
-    pid: String,
+    pid: Option<String>,
     from: Option<Duration>,
 }
 
 impl Used {
     fn start(up: &TestUpstream) -> Self {
-        Self::of(up.pid().to_string())
+        Self::of(up.pid().map(|pid| pid.to_string()))
     }
 
     fn ours() -> Self {
-        Self::of("self".into())
+        Self::of(Some("self".into()))
     }
 
-    fn of(pid: String) -> Self {
-        let from = process_cpu(&pid);
+    fn of(pid: Option<String>) -> Self {
+        let from = pid.as_deref().and_then(process_cpu);
         Self { pid, from }
     }
 
     fn cpu(&self) -> Option<Duration> {
-        Some(process_cpu(&self.pid)?.saturating_sub(self.from?))
+        Some(process_cpu(self.pid.as_deref()?)?.saturating_sub(self.from?))
     }
 }
 
@@ -202,14 +202,21 @@ fn pin(pid: u32, cpu: usize) -> Result<(), String> {
     }
 }
 
-pub fn run(patients: usize, page_size: u32, shared_cores: bool) -> Result<(), String> {
+pub fn run(
+    patients: usize,
+    page_size: u32,
+    shared_cores: bool,
+    elsewhere: Option<String>,
+) -> Result<(), String> {
     // In a practice the upstream is another machine. Here it shares this one: on shared
     // cores the upstream and Lifeboat slow each other down, which the plain client (doing
     // almost nothing) is spared. So, unless asked not to, the upstream gets CPU 0 and this
     // process (Lifeboat, and the plain client after it) CPU 1: as on two machines, with
     // Lifeboat on a single core. Pinned before any thread starts, so all of them inherit it.
+    // An upstream already running elsewhere leaves this machine's cores to Lifeboat.
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let split = !shared_cores
+    let split = elsewhere.is_none()
+        && !shared_cores
         && cores >= 2
         && match pin(std::process::id(), 1) {
             Ok(()) => true,
@@ -220,13 +227,15 @@ pub fn run(patients: usize, page_size: u32, shared_cores: bool) -> Result<(), St
         };
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let practice = dir.path().join("practice");
-    let spec = PracticeSpec {
-        patients,
-        anchor: SystemClock.today_in_london(),
-        ..PracticeSpec::default()
-    };
-    let manifest = write_ndjson(&spec, &practice).map_err(|e| e.to_string())?;
-    println!("Practice: {}", manifest.summary());
+    if elsewhere.is_none() {
+        let spec = PracticeSpec {
+            patients,
+            anchor: SystemClock.today_in_london(),
+            ..PracticeSpec::default()
+        };
+        let manifest = write_ndjson(&spec, &practice).map_err(|e| e.to_string())?;
+        println!("Practice: {}", manifest.summary());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -239,10 +248,18 @@ pub fn run(patients: usize, page_size: u32, shared_cores: bool) -> Result<(), St
         // unevenly). Each round: Lifeboat's initial sync into a new cache, then a plain
         // client downloading exactly the pages that sync fetched, in the same order, from
         // the same server (bodies read, nothing parsed or stored). Lifeboat's own CPU time
-        // (all its threads) and the upstream's are shown beside the wall times.
-        let up = TestUpstream::start(&practice)?;
-        if split {
-            pin(up.pid(), 0)?;
+        // (all its threads) and the upstream's (where it runs here) are shown beside the
+        // wall times.
+        let up = match &elsewhere {
+            Some(root) => {
+                let up = TestUpstream::connect(root).await?;
+                println!("Practice: the one the test upstream at {} serves", up.root);
+                up
+            }
+            None => TestUpstream::start(&practice)?,
+        };
+        if let (true, Some(pid)) = (split, up.pid()) {
+            pin(pid, 0)?;
         }
         lifeboat_sync(&up, &dir.path().join("warm-up.db"), page_size).await?;
         let http = reqwest::Client::new();
@@ -293,8 +310,11 @@ pub fn run(patients: usize, page_size: u32, shared_cores: bool) -> Result<(), St
         let cache_cpu: Vec<CacheCpu> = cache_cpu.into_iter().flatten().collect();
         let writer_cpu = median(cache_cpu.iter().map(|c| c.writer));
         let checkpointer_cpu = median(cache_cpu.iter().map(|c| c.checkpointer));
-        let server_plain = median(server_plain.into_iter().flatten());
-        let server_lifeboat = median(server_lifeboat.into_iter().flatten());
+        let measured = |cpu: Vec<Option<Duration>>| {
+            let cpu: Vec<Duration> = cpu.into_iter().flatten().collect();
+            (!cpu.is_empty()).then(|| median(cpu))
+        };
+        let (server_plain, server_lifeboat) = (measured(server_plain), measured(server_lifeboat));
 
         // 2. 100 changes upstream, then an incremental sync of the last round's cache.
         let (_, bundle) = up.fhir(reqwest::Method::GET, "Patient?_count=100", None).await?;
@@ -316,16 +336,21 @@ pub fn run(patients: usize, page_size: u32, shared_cores: bool) -> Result<(), St
         println!("Medians of {ROUNDS} rounds, on one server warmed by a sync first:");
         println!("Plain download of the pages each sync fetched: {:>8.2} s", plain.as_secs_f64());
         println!("Lifeboat initial sync ({fetched} resources, {requests} requests): {:>8.2} s (Lifeboat's CPU: {:.2} s, of which the cache writer's {:.2} s and its checkpointer's {:.2} s)", initial.as_secs_f64(), cpu.as_secs_f64(), writer_cpu.as_secs_f64(), checkpointer_cpu.as_secs_f64());
-        println!(
-            "The upstream's CPU meanwhile ({}): {:.2} s for the plain client, {:.2} s for Lifeboat",
-            if split {
-                "the upstream on CPU 0, Lifeboat and the plain client on CPU 1".to_string()
-            } else {
-                format!("{cores} cores shared by all")
-            },
-            server_plain.as_secs_f64(),
-            server_lifeboat.as_secs_f64()
-        );
+        match (server_plain, server_lifeboat) {
+            (Some(plain), Some(lifeboat)) => println!(
+                "The upstream's CPU meanwhile ({}): {:.2} s for the plain client, {:.2} s for Lifeboat",
+                if split {
+                    "the upstream on CPU 0, Lifeboat and the plain client on CPU 1".to_string()
+                } else {
+                    format!("{cores} cores shared by all")
+                },
+                plain.as_secs_f64(),
+                lifeboat.as_secs_f64()
+            ),
+            _ => println!(
+                "The upstream's CPU: not measured, it runs elsewhere (Lifeboat and the plain client have this machine's {cores} cores)"
+            ),
+        }
         let spread = |pick: fn(f64, f64) -> f64| ratios.iter().copied().reduce(pick).unwrap_or_default();
         println!(
             "Ratio, sync / plain download of the same round (target <= 1.15): {:>5.2} (rounds from {:.2} to {:.2})",
