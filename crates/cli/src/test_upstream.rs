@@ -107,16 +107,26 @@ impl TestUpstream {
             loaded: Value::Null,
             http: control_client()?,
         };
+        // What answered is not echoed: if it is not the test upstream, it may be anything,
+        // a clinical system included.
         let not_one = |why: String| {
             format!(
                 "{} did not answer as a test upstream (tests/upstream/server.mjs) does: {why}",
                 up.root
             )
         };
-        let stats = up.stats().await.map_err(not_one)?;
+        let answer = up
+            .http
+            .get(format!("{}/$stats", up.root))
+            .send()
+            .await
+            .map_err(|e| not_one(format!("no answer ({e})")))?;
+        if !answer.status().is_success() {
+            return Err(not_one(format!("/$stats gave HTTP {}", answer.status())));
+        }
+        let stats: Value = answer.json().await.unwrap_or(Value::Null);
         if !(stats["requests"].is_u64() && stats["recent"].is_array()) {
-            // Not echoed: whatever else answered may hold patient data.
-            return Err(not_one("its $stats are not request statistics".into()));
+            return Err(not_one("its /$stats are not request statistics".into()));
         }
         Ok(up)
     }
