@@ -336,7 +336,7 @@ mod tests {
             .unwrap();
         writer.finish().await;
         page.await.unwrap().unwrap();
-        // The writer's connection was the only one: closing it took the log away.
+        // Both connections are closed: the last to close took the log away.
         assert!(!dir.path().join("cache.db-wal").exists());
         assert_eq!(
             store(&dir).setting("last").unwrap().as_deref(),

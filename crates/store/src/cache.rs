@@ -225,12 +225,15 @@ impl<'a> CacheTx<'a> {
         let before = self.indexed_names(r.kind, &r.id)?;
         self.tx.prepare_cached(&sql)?.execute(values.as_slice())?;
         if let Indexed::Patient(p) = &r.indexed {
-            // An updated row keeps its key; a new row's is the one just inserted.
-            let pk = before
+            let unchanged = before
                 .as_ref()
-                .map_or_else(|| self.tx.last_insert_rowid(), |(pk, ..)| *pk);
-            let after = (pk, p.family.clone(), p.given.clone());
-            if before.as_ref() != Some(&after) {
+                .is_some_and(|(_, family, given)| *family == p.family && *given == p.given);
+            if !unchanged {
+                // An updated row keeps its key; a new row's is the one just inserted.
+                let pk = before
+                    .as_ref()
+                    .map_or_else(|| self.tx.last_insert_rowid(), |(pk, ..)| *pk);
+                let after = (pk, p.family.clone(), p.given.clone());
                 self.reindex_names(before.as_ref(), Some(&after))?;
             }
         }
