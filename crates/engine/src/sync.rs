@@ -68,8 +68,9 @@ pub struct SyncSettings {
     pub days_ahead: i64,
     /// Patients booked within this many days get their summaries fetched first.
     pub priority_days: i64,
-    /// Pages arriving within this long of each other's transaction share it (see `writer`):
-    /// at most this much work is fetched again after a crash.
+    /// Pages arriving within this long of each other's transaction share it, up to ten
+    /// times as long in a large cache (see `writer`): at most that much work is fetched
+    /// again after a crash.
     pub commit_every: std::time::Duration,
 }
 

@@ -4,9 +4,10 @@
 //! connections (WAL), so a sync never blocks them.
 //!
 //! Page writes are grouped: a transaction stays open for the page jobs that arrive within
-//! `group_for` of its start (each with its checkpoint, so the last committed checkpoint
-//! still names exactly what is in the cache). Random upstream ids scatter every page over
-//! the same index pages; one commit for several pages writes and encrypts those once. A
+//! `group_for` of its start, longer in a large cache file (`group_length`), each with its
+//! checkpoint, so the last committed checkpoint still names exactly what is in the cache.
+//! Random upstream ids scatter every page over the same index pages; one commit for several
+//! pages writes and encrypts those once. A
 //! job that needs the whole store ends the group at once (it commits first), and so does
 //! the sender going away. After a failed group the writer stops, so no later page can
 //! commit past a lost one.
@@ -61,9 +62,9 @@ pub(crate) enum WriteError {
 impl Writer {
     /// A writer over `store`, with `checkpoints` (a second connection to the same cache)
     /// copying its commits back into the file; a group's transaction stays open
-    /// `group_for` for more pages. A crash loses at most that much work (fetched again on
-    /// resume); a few commits a second keep what a large sync writes again and again
-    /// (index pages) to a few writes.
+    /// `group_for` for more pages, up to `MAX_STRETCH` times that in a large cache. A crash
+    /// loses at most that much work (fetched again on resume); a few commits a second keep
+    /// what a large sync writes again and again (index pages) to a few writes.
     pub(crate) fn spawn(mut store: Store, checkpoints: Store, group_for: Duration) -> Self {
         let (jobs, rx) = mpsc::sync_channel::<Job>(QUEUE);
         let (committed, checkpointer) = checkpointer(checkpoints);
@@ -204,7 +205,24 @@ fn checkpointer(store: Store) -> (mpsc::SyncSender<()>, std::thread::JoinHandle<
     (wake, thread)
 }
 
-/// Runs `first` and the transaction jobs arriving within `group_for` in one transaction,
+/// Cache file per `group_for` a group stays open (see `group_length`).
+const STRETCH_PER: u64 = 64 << 20;
+/// At most this many times `group_for`: what a crash may lose, and how long progress may
+/// wait for a commit to report.
+const MAX_STRETCH: u64 = 10;
+
+/// How long a group stays open in a cache file of `cache_bytes`: `group_for` for each
+/// `STRETCH_PER` of it, at least once and at most `MAX_STRETCH` times. Upstream ids are
+/// random, so each commit writes again nearly every page of each index its pages went
+/// into, and those indexes grow with the file: at a fixed length, a practice ten times
+/// larger wrote ten times as much per commit, as often (a 100,000-patient sync wrote
+/// about eight times its file).
+fn group_length(cache_bytes: u64, group_for: Duration) -> Duration {
+    let stretch = (cache_bytes / STRETCH_PER).clamp(1, MAX_STRETCH);
+    group_for * u32::try_from(stretch).unwrap_or(1)
+}
+
+/// Runs `first` and the transaction jobs arriving within the group's length (`group_length`) in one transaction,
 /// commits it if every job succeeded (else rolls it back), and reports the outcome to each
 /// job. Returns `None` if it did not commit, else the job that ended the group, if any.
 fn run_group(
@@ -213,6 +231,8 @@ fn run_group(
     rx: &mpsc::Receiver<Job>,
     group_for: Duration,
 ) -> Option<Option<Job>> {
+    // Unknown (it never is) counts as small: the shortest group.
+    let length = group_length(store.size().unwrap_or(0), group_for);
     let tx = match store.transaction() {
         Ok(tx) => tx,
         Err(e) => {
@@ -221,7 +241,7 @@ fn run_group(
             return None;
         }
     };
-    let until = Instant::now() + group_for;
+    let until = Instant::now() + length;
     let mut reports = Vec::new();
     let mut failure = None;
     let mut after = None;
@@ -398,5 +418,16 @@ mod tests {
         let check = store(&dir);
         assert_eq!(check.setting("failing").unwrap(), None);
         assert_eq!(check.setting("after").unwrap(), None);
+    }
+
+    #[test]
+    fn a_group_stays_open_longer_as_the_cache_file_grows_within_a_bound() {
+        let every = Duration::from_millis(100);
+        let mib = |n: u64| n << 20;
+        assert_eq!(group_length(0, every), every);
+        assert_eq!(group_length(mib(100), every), every);
+        assert_eq!(group_length(mib(128), every), 2 * every);
+        assert_eq!(group_length(mib(700), every), 10 * every);
+        assert_eq!(group_length(mib(100_000), every), 10 * every);
     }
 }

@@ -213,6 +213,16 @@ impl Store {
         Ok(())
     }
 
+    /// The cache file's size in bytes, as this connection sees it (the log included).
+    pub fn size(&self) -> Result<u64> {
+        let bytes: i64 = self.conn.query_row(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(bytes).unwrap_or(0))
+    }
+
     /// Copies what the write-ahead log holds back into the cache file, as far as readers
     /// allow (never waiting for them).
     pub fn checkpoint(&self) -> Result<()> {
@@ -314,6 +324,22 @@ pub(crate) mod testing {
 mod tests {
     use super::testing::*;
     use super::*;
+
+    #[test]
+    fn size_counts_what_another_connection_committed() {
+        let (dir, mut writing) = open_temp();
+        let reading = Store::open(dir.path().join("cache.db"), &key()).unwrap();
+        let empty = reading.size().unwrap();
+        assert!(empty > 0);
+        let tx = writing.transaction().unwrap();
+        let big = "x".repeat(200_000);
+        for n in 0..10 {
+            tx.set_setting(&format!("big {n}"), &big).unwrap();
+        }
+        tx.commit().unwrap();
+        let grown = reading.size().unwrap();
+        assert!(grown >= empty + 2_000_000, "{empty} -> {grown}");
+    }
 
     #[test]
     fn opens_a_new_cache_and_reopens_it_with_the_same_key() {

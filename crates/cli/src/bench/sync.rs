@@ -94,6 +94,17 @@ fn process_cpu(pid: &str) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
+/// Bytes this process has handed to write calls so far (files and sockets), from /proc
+/// where there is one.
+fn written_so_far() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines()
+        .find_map(|line| line.strip_prefix("wchar:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// CPU time of the threads a sync starts to write the cache: its writer, and the
 /// checkpointer copying the writer's log back into the file. A thread's time goes with it
 /// when it ends, so each one's `/proc` entry is read every 20 ms while it runs and the last
@@ -266,7 +277,8 @@ pub fn run(
         let mut plain = Vec::new();
         let mut lifeboat = Vec::new();
         let mut ratios = Vec::new();
-        let (mut cpu, mut cache_cpu) = (Vec::new(), Vec::new());
+        let (mut cpu, mut cache_cpu, mut written) = (Vec::new(), Vec::new(), Vec::new());
+        let mut file = 0;
         let (mut server_plain, mut server_lifeboat) = (Vec::new(), Vec::new());
         let (mut bytes, mut paths) = (0usize, 0usize);
         let (mut fetched, mut requests) = (0, 0);
@@ -275,7 +287,10 @@ pub fn run(
             up.reset_stats().await?;
             let db = db_of(round);
             let (server, ours, cache) = (Used::start(&up), Used::ours(), CacheThreadsCpu::start());
+            let before = written_so_far();
             let (initial, f, r) = lifeboat_sync(&up, &db, page_size).await?;
+            written.push(written_so_far().zip(before).map(|(after, before)| after - before));
+            file = std::fs::metadata(&db).map_or(0, |m| m.len());
             cpu.push(ours.cpu());
             cache_cpu.push(cache.stop());
             server_lifeboat.push(server.cpu());
@@ -336,6 +351,15 @@ pub fn run(
         println!("Medians of {ROUNDS} rounds, on one server warmed by a sync first:");
         println!("Plain download of the pages each sync fetched: {:>8.2} s", plain.as_secs_f64());
         println!("Lifeboat initial sync ({fetched} resources, {requests} requests): {:>8.2} s (Lifeboat's CPU: {:.2} s, of which the cache writer's {:.2} s and its checkpointer's {:.2} s)", initial.as_secs_f64(), cpu.as_secs_f64(), writer_cpu.as_secs_f64(), checkpointer_cpu.as_secs_f64());
+        let written: Vec<u64> = written.into_iter().flatten().collect();
+        if !written.is_empty() {
+            let mib = |b: u64| b as f64 / 1048576.0;
+            println!(
+                "Written to disk by each sync (the cache, its log and what was copied back): {:.0} MiB, for a cache file of {:.0} MiB",
+                mib(median(written)),
+                mib(file)
+            );
+        }
         match (server_plain, server_lifeboat) {
             (Some(plain), Some(lifeboat)) => println!(
                 "The upstream's CPU meanwhile ({}): {:.2} s for the plain client, {:.2} s for Lifeboat",
