@@ -379,9 +379,10 @@ impl Drop for Download {
 pub const STREAMS: usize = 3;
 
 /// Pages handed to the writer and not yet committed: enough for the download never to wait
-/// on a group the writer holds open for more (see `writer`). Once the writer has run a
-/// page, what is left of it here is its answer, not its resources.
-const AHEAD: usize = 64;
+/// on a group the writer holds open for more (see `writer`), up to a second in a large
+/// cache, and a fast upstream serves well over a hundred pages a second. Once the writer
+/// has run a page, what is left of it here is its answer, not its resources.
+const AHEAD: usize = 256;
 
 /// A page handed to the writer: its commit, and the progress it completes.
 struct InFlight {
