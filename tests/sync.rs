@@ -119,7 +119,9 @@ async fn incremental_sync_brings_exactly_the_changes() {
     assert_eq!(total.written, 2);
     assert_eq!(total.removed, 1, "the deleted appointment is removed");
 
-    // Nothing else was re-fetched: every request asked only for changes or for ids.
+    // Nothing else was re-fetched: every request asked only for changes, for a count or
+    // for ids; and ids were listed only where the counts differed (a deletion), not where
+    // a resource was added.
     let stats = up.stats().await.unwrap();
     let recent = stats["recent"].as_array().unwrap();
     assert_eq!(
@@ -127,13 +129,32 @@ async fn incremental_sync_brings_exactly_the_changes() {
         total.requests,
         "every request the sync made is counted"
     );
+    let mut listed = std::collections::BTreeSet::new();
     for r in recent {
         let url = r["url"].as_str().unwrap();
         assert!(
-            url.contains("_lastUpdated=gt") || url.contains("_elements=id"),
+            url.contains("_lastUpdated=gt")
+                || url.contains("_elements=id")
+                || url.contains("_count=0"),
             "unexpected request {url}"
         );
+        if url.contains("_elements=id") {
+            listed.insert(
+                url.split('?')
+                    .next()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
     }
+    assert_eq!(
+        listed,
+        ["Appointment".to_string()].into(),
+        "ids listed only where one went"
+    );
 
     let after = cache.dump();
     let new_id = created["id"].as_str().unwrap();
@@ -430,6 +451,31 @@ async fn malformed_resources_are_refused_and_reported_while_the_rest_lands() {
         "no patient data: {bad_reason}"
     );
     assert!(reasons[nameless["id"].as_str().unwrap()].contains("name"));
+
+    // Two patients deleted upstream: the upstream now has as many as the cache holds (the
+    // two it refused are not cached), yet the deletions are found.
+    let store_ids = store.ids(ResourceKind::Patient).unwrap();
+    for id in &store_ids[..2] {
+        let (s, _) = up
+            .fhir(Method::DELETE, &format!("Patient/{id}"), None)
+            .await
+            .unwrap();
+        assert!(s == 200 || s == 204, "delete answered {s}");
+    }
+    assert_eq!(
+        upstream_total(&up, ResourceKind::Patient).await,
+        store.count(ResourceKind::Patient).unwrap()
+    );
+    let report = sync.run(None).await.unwrap();
+    let patients = report
+        .kinds
+        .iter()
+        .find(|(kind, ..)| *kind == ResourceKind::Patient)
+        .unwrap();
+    assert_eq!(patients.2.removed, 2);
+    for id in &store_ids[..2] {
+        assert!(store.resource(ResourceKind::Patient, id).unwrap().is_none());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
