@@ -184,6 +184,10 @@ describe('search', () => {
     const count = (await get('/Patient?_summary=count')).body;
     assert.equal(count.total, 25);
     assert.equal(count.entry, undefined);
+    // _count=0 (with _total=accurate, as the sync asks before listing ids) counts in scope.
+    const counted = (await get('/Patient?_count=0&_lastUpdated=gt2024-01-20T10:00:00Z&_total=accurate')).body;
+    assert.equal(counted.total, 5);
+    assert.equal(counted.entry, undefined);
   });
 
   test('_lastUpdated=gt finds only later resources (boundary excluded)', async () => {
