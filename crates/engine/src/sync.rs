@@ -762,10 +762,9 @@ impl Run<'_> {
         let (cached, refused) = self
             .after_pages(move |store: &mut Store| {
                 let cached = match kind {
-                    ResourceKind::Slot | ResourceKind::Appointment => store
-                        .ids_starting_between(kind, window.from, window.to)?
-                        .len()
-                        as u64,
+                    ResourceKind::Slot | ResourceKind::Appointment => {
+                        store.count_starting_between(kind, window.from, window.to)?
+                    }
                     _ => store.count(kind)?,
                 };
                 let tx = store.transaction()?;

@@ -33,6 +33,17 @@ fn windowed_table(kind: ResourceKind) -> &'static str {
     }
 }
 
+/// Counts a window's slots or appointments from an index holding their start times, never
+/// from the rows with their JSON: for slots (no index by start alone) the whole index by
+/// schedule and start, a small fraction of the table.
+fn count_starting_between_sql(kind: ResourceKind) -> String {
+    let (table, index) = match kind {
+        ResourceKind::Slot => ("slot", "slot_by_schedule"),
+        _ => (windowed_table(kind), "appointment_by_start"),
+    };
+    format!("SELECT count(*) FROM {table} INDEXED BY {index} WHERE start >= ?1 AND start < ?2")
+}
+
 /// `WHERE` clause selecting one resource of `kind`, with `?1` = id and `?2` = kind.
 fn key_clause(kind: ResourceKind) -> &'static str {
     if kind.is_clinical() {
@@ -448,6 +459,20 @@ impl Store {
         Ok(ids)
     }
 
+    /// How many cached slots or appointments start in `[from, to)`.
+    pub fn count_starting_between(
+        &self,
+        kind: ResourceKind,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .prepare_cached(&count_starting_between_sql(kind))?
+            .query_row([ts(from), ts(to)], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
     /// Ids of cached slots or appointments starting in `[from, to)`, sorted.
     pub fn ids_starting_between(
         &self,
@@ -575,6 +600,63 @@ mod tests {
             out.push(CachedResource::from_json(&json).expect("fixture parses"))
         });
         out
+    }
+
+    #[test]
+    fn a_window_of_slots_or_appointments_is_counted_from_an_index_alone() {
+        let (_dir, mut store) = open_temp();
+        let practice = sample_practice();
+        let tx = store.transaction().unwrap();
+        for r in &practice {
+            tx.upsert_resource(r, now()).unwrap();
+        }
+        tx.commit().unwrap();
+        let start = |r: &CachedResource| match &r.indexed {
+            Indexed::Slot(s) => Some(s.start),
+            Indexed::Appointment(a) => a.start,
+            _ => None,
+        };
+        for kind in [ResourceKind::Slot, ResourceKind::Appointment] {
+            let mut starts: Vec<_> = practice.iter().filter_map(start).collect();
+            starts.sort();
+            // A window around the middle of what the practice has, so some fall outside.
+            let middle = starts[starts.len() / 2];
+            let (from, to) = (
+                middle - chrono::Duration::days(1),
+                middle + chrono::Duration::days(1),
+            );
+            let mut expected: Vec<String> = practice
+                .iter()
+                .filter(|r| r.kind == kind && start(r).is_some_and(|s| s >= from && s < to))
+                .map(|r| r.id.clone())
+                .collect();
+            expected.sort();
+            assert!(!expected.is_empty(), "{kind}");
+            assert!(expected.len() < practice.iter().filter(|r| r.kind == kind).count());
+            assert_eq!(
+                store.ids_starting_between(kind, from, to).unwrap(),
+                expected
+            );
+            assert_eq!(
+                store.count_starting_between(kind, from, to).unwrap(),
+                expected.len() as u64
+            );
+            let plan: Vec<String> = store
+                .conn
+                .prepare(&format!(
+                    "EXPLAIN QUERY PLAN {}",
+                    count_starting_between_sql(kind)
+                ))
+                .unwrap()
+                .query_map([ts(from), ts(to)], |r| r.get(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert!(
+                plan.iter().any(|p| p.contains("USING COVERING INDEX")),
+                "{kind}: {plan:?}"
+            );
+        }
     }
 
     #[test]
