@@ -453,7 +453,7 @@ async fn malformed_resources_are_refused_and_reported_while_the_rest_lands() {
     assert!(reasons[nameless["id"].as_str().unwrap()].contains("name"));
 
     // Two patients deleted upstream: the upstream now has as many as the cache holds (the
-    // two it refused are not cached), yet the deletions are found.
+    // two it refused are not cached), yet the deletions are found: the refused count too.
     let store_ids = store.ids(ResourceKind::Patient).unwrap();
     for id in &store_ids[..2] {
         let (s, _) = up
@@ -476,6 +476,39 @@ async fn malformed_resources_are_refused_and_reported_while_the_rest_lands() {
     for id in &store_ids[..2] {
         assert!(store.resource(ResourceKind::Patient, id).unwrap().is_none());
     }
+
+    // With nothing changed, the counts (cached and refused) agree: no patient ids listed,
+    // though two stand refused.
+    let listed_patient_ids = |stats: Value| {
+        stats["recent"].as_array().unwrap().iter().any(|r| {
+            r["url"]
+                .as_str()
+                .unwrap()
+                .contains("/Patient?_count=1000&_elements=id")
+        })
+    };
+    up.reset_stats().await.unwrap();
+    assert_eq!(sync.run(None).await.unwrap().total().removed, 0);
+    assert!(!listed_patient_ids(up.stats().await.unwrap()));
+
+    // A refused patient deleted upstream: the ids are listed, nothing cached is removed, and
+    // the refusal of what is gone is forgotten.
+    let (s, _) = up
+        .fhir(
+            Method::DELETE,
+            &format!("Patient/{}", bad["id"].as_str().unwrap()),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(s == 200 || s == 204, "delete answered {s}");
+    up.reset_stats().await.unwrap();
+    assert_eq!(sync.run(None).await.unwrap().total().removed, 0);
+    assert!(listed_patient_ids(up.stats().await.unwrap()));
+    assert_eq!(
+        store.rejected_ids(ResourceKind::Patient).unwrap(),
+        vec![nameless["id"].as_str().unwrap().to_string()]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -746,20 +746,19 @@ impl Run<'_> {
     }
 
     /// Removes cached resources the upstream no longer has (in scope). It first asks only how
-    /// many the upstream has: once this pass's changes have landed, the same number as the
-    /// cache holds means nothing was deleted (a resource created since was fetched by the
-    /// pass, so it is counted on both sides; one created after the pass shows as a
-    /// difference). Otherwise, or when some of this type stand refused (the upstream has
-    /// them, the cache does not, and as many deletions would hide behind them), it lists the
-    /// upstream's ids and removes those it no longer has. A practice of 100,000 patients has
-    /// 640,000 ids to list.
+    /// many the upstream has. Once this pass's changes have landed, every resource the
+    /// upstream has in scope is cached or stands refused (a resource created after the pass
+    /// aside), so the upstream's count equal to the cache's plus the refused means nothing
+    /// cached was deleted. Otherwise (or with no total, or an upstream that will not count)
+    /// it lists the upstream's ids, removes what it no longer has, and forgets refusals of
+    /// resources gone from it. A practice of 100,000 patients has 640,000 ids to list.
     async fn deletions(
         &self,
         kind: ResourceKind,
         report: &mut KindReport,
     ) -> Result<u64, SyncError> {
         let window = self.window;
-        let (cached, refused) = self
+        let held = self
             .after_pages(move |store: &mut Store| {
                 let cached = match kind {
                     ResourceKind::Slot | ResourceKind::Appointment => {
@@ -767,31 +766,26 @@ impl Run<'_> {
                     }
                     _ => store.count(kind)?,
                 };
-                let tx = store.transaction()?;
-                let refused = tx.has_rejections(kind)?;
-                tx.commit()?;
-                Ok::<_, StoreError>((cached, refused))
+                Ok::<_, StoreError>(cached + store.rejected_ids(kind)?.len() as u64)
             })
             .await??;
-        if !refused {
-            let url = self
-                .syncer
-                .search_url_sized(kind, window, "&_total=accurate", 0);
-            let counted = fetch(&self.syncer.upstream, kind, &url).await;
-            report.requests += 1;
-            match counted {
-                Ok(counted) if counted.total == Some(cached) => {
-                    self.report(kind, PassKind::Deletions, cached, counted.total);
-                    return Ok(0);
-                }
-                // No total, a different one, or an upstream that will not count: list.
-                Ok(_)
-                | Err(SyncError::Upstream {
-                    source: UpstreamError::Refused { .. },
-                    ..
-                }) => {}
-                Err(e) => return Err(e),
+        let url = self
+            .syncer
+            .search_url_sized(kind, window, "&_total=accurate", 0);
+        let counted = fetch(&self.syncer.upstream, kind, &url).await;
+        report.requests += 1;
+        match counted {
+            Ok(counted) if counted.total == Some(held) => {
+                self.report(kind, PassKind::Deletions, held, counted.total);
+                return Ok(0);
             }
+            // No total, a different one, or an upstream that will not count: list.
+            Ok(_)
+            | Err(SyncError::Upstream {
+                source: UpstreamError::Refused { .. },
+                ..
+            }) => {}
+            Err(e) => return Err(e),
         }
         let mut upstream_ids = BTreeSet::new();
         // Ids alone are small: list them in pages of at least 1,000 (GP Connect's and the
@@ -827,10 +821,14 @@ impl Run<'_> {
                     }
                     _ => store.ids(kind)?,
                 };
+                let refused = store.rejected_ids(kind)?;
                 let tx = store.transaction()?;
                 let mut removed = 0;
                 for id in cached.iter().filter(|id| !upstream_ids.contains(*id)) {
                     removed += u64::from(tx.remove_resource(kind, id)?);
+                }
+                for id in refused.iter().filter(|id| !upstream_ids.contains(*id)) {
+                    tx.clear_rejection(kind, id)?;
                 }
                 tx.commit()?;
                 Ok::<_, StoreError>(removed)

@@ -568,6 +568,17 @@ impl Store {
     }
 
     /// Refused resources: (type, id, reason, when).
+    /// Ids of `kind` standing refused, sorted.
+    pub fn rejected_ids(&self, kind: ResourceKind) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT resource_id FROM sync_rejection WHERE resource_type = ?1 ORDER BY resource_id",
+        )?;
+        let ids = stmt
+            .query_map([kind.as_str()], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(ids)
+    }
+
     pub fn rejections(&self) -> Result<Vec<(String, String, String, String)>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT resource_type, resource_id, reason, seen_at FROM sync_rejection ORDER BY resource_type, resource_id",
