@@ -7,10 +7,9 @@
 //! `group_for` of its start, longer in a large cache file (`group_length`), each with its
 //! checkpoint, so the last committed checkpoint still names exactly what is in the cache.
 //! Random upstream ids scatter every page over the same index pages; one commit for several
-//! pages writes and encrypts those once. A
-//! job that needs the whole store ends the group at once (it commits first), and so does
-//! the sender going away. After a failed group the writer stops, so no later page can
-//! commit past a lost one.
+//! pages writes and encrypts those once. A job that needs the whole store ends the group
+//! at once (it commits first), and so does the sender going away. After a failed group the
+//! writer stops, so no later page can commit past a lost one.
 //!
 //! The writer never copies the write-ahead log back into the cache file itself: a second
 //! connection on a thread of its own does, after each commit (`checkpointer`). Copying back
@@ -222,16 +221,17 @@ fn group_length(cache_bytes: u64, group_for: Duration) -> Duration {
     group_for * u32::try_from(stretch).unwrap_or(1)
 }
 
-/// Runs `first` and the transaction jobs arriving within the group's length (`group_length`) in one transaction,
-/// commits it if every job succeeded (else rolls it back), and reports the outcome to each
-/// job. Returns `None` if it did not commit, else the job that ended the group, if any.
+/// Runs `first` and the transaction jobs arriving within the group's length
+/// (`group_length`) in one transaction, commits it if every job succeeded (else rolls it
+/// back), and reports the outcome to each job. Returns `None` if it did not commit, else
+/// the job that ended the group, if any.
 fn run_group(
     store: &mut Store,
     first: TxJob,
     rx: &mpsc::Receiver<Job>,
     group_for: Duration,
 ) -> Option<Option<Job>> {
-    // Unknown (it never is) counts as small: the shortest group.
+    // A size that cannot be read counts as small: the shortest group.
     let length = group_length(store.size().unwrap_or(0), group_for);
     let tx = match store.transaction() {
         Ok(tx) => tx,

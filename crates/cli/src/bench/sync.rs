@@ -355,7 +355,7 @@ pub fn run(
         if !written.is_empty() {
             let mib = |b: u64| b as f64 / 1048576.0;
             println!(
-                "Written to disk by each sync (the cache, its log and what was copied back): {:.0} MiB, for a cache file of {:.0} MiB",
+                "Written by each sync (the cache, its log and what was copied back): {:.0} MiB, for a cache file of {:.0} MiB",
                 mib(median(written)),
                 mib(file)
             );
