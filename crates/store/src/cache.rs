@@ -613,15 +613,22 @@ mod tests {
         out
     }
 
-    #[test]
-    fn a_window_of_slots_or_appointments_is_counted_from_an_index_alone() {
-        let (_dir, mut store) = open_temp();
+    /// A cache holding the sample practice (its directory, which must outlive it), and
+    /// the practice.
+    fn cached_sample_practice() -> (tempfile::TempDir, Store, Vec<CachedResource>) {
+        let (dir, mut store) = open_temp();
         let practice = sample_practice();
         let tx = store.transaction().unwrap();
         for r in &practice {
             tx.upsert_resource(r, now()).unwrap();
         }
         tx.commit().unwrap();
+        (dir, store, practice)
+    }
+
+    #[test]
+    fn a_window_of_slots_or_appointments_is_counted_from_an_index_alone() {
+        let (_dir, store, practice) = cached_sample_practice();
         let start = |r: &CachedResource| match &r.indexed {
             Indexed::Slot(s) => Some(s.start),
             Indexed::Appointment(a) => a.start,
@@ -672,13 +679,7 @@ mod tests {
 
     #[test]
     fn every_cached_type_round_trips_with_its_raw_json_untouched() {
-        let (_dir, mut store) = open_temp();
-        let practice = sample_practice();
-        let tx = store.transaction().unwrap();
-        for r in &practice {
-            tx.upsert_resource(r, now()).unwrap();
-        }
-        tx.commit().unwrap();
+        let (_dir, store, practice) = cached_sample_practice();
         let mut kinds_seen = std::collections::BTreeSet::new();
         for r in &practice {
             let got = store.resource(r.kind, &r.id).unwrap().expect("cached");
