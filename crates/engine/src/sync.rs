@@ -698,7 +698,7 @@ impl Run<'_> {
         kind: ResourceKind,
         report: &mut KindReport,
     ) -> Result<u64, SyncError> {
-        if !matches!(kind, ResourceKind::Slot | ResourceKind::Appointment) {
+        if !kind.is_windowed() {
             return Ok(0);
         }
         let key = window_key(kind);
@@ -732,7 +732,7 @@ impl Run<'_> {
     }
 
     async fn remember_window(&self, kind: ResourceKind) -> Result<(), SyncError> {
-        if !matches!(kind, ResourceKind::Slot | ResourceKind::Appointment) {
+        if !kind.is_windowed() {
             return Ok(());
         }
         let (key, to) = (window_key(kind), ts(self.window.to));
@@ -760,12 +760,7 @@ impl Run<'_> {
         let window = self.window;
         let held = self
             .after_pages(move |store: &mut Store| {
-                let cached = match kind {
-                    ResourceKind::Slot | ResourceKind::Appointment => {
-                        store.count_starting_between(kind, window.from, window.to)?
-                    }
-                    _ => store.count(kind)?,
-                };
+                let cached = store.count_in_scope(kind, window.from, window.to)?;
                 Ok::<_, StoreError>(cached + store.rejected_ids(kind)?.len() as u64)
             })
             .await??;
@@ -793,7 +788,7 @@ impl Run<'_> {
         let count = self.syncer.settings.page_size.max(ID_PAGE);
         let mut url = self
             .syncer
-            .search_url_sized(kind, self.window, "&_elements=id", count);
+            .search_url_sized(kind, window, "&_elements=id", count);
         loop {
             let page = fetch(&self.syncer.upstream, kind, &url).await?;
             report.requests += 1;
@@ -815,12 +810,7 @@ impl Run<'_> {
         }
         let removed = self
             .after_pages(move |store: &mut Store| {
-                let cached = match kind {
-                    ResourceKind::Slot | ResourceKind::Appointment => {
-                        store.ids_starting_between(kind, window.from, window.to)?
-                    }
-                    _ => store.ids(kind)?,
-                };
+                let cached = store.ids_in_scope(kind, window.from, window.to)?;
                 let refused = store.rejected_ids(kind)?;
                 let tx = store.transaction()?;
                 let mut removed = 0;

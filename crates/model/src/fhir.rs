@@ -71,6 +71,11 @@ impl ResourceKind {
         }
     }
 
+    /// Slots and appointments are kept only for a window of days around today.
+    pub fn is_windowed(self) -> bool {
+        matches!(self, Self::Slot | Self::Appointment)
+    }
+
     /// Clinical entries belong to one patient and are shown in the clinical summary only.
     pub fn is_clinical(self) -> bool {
         matches!(

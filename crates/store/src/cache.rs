@@ -37,11 +37,14 @@ fn windowed_table(kind: ResourceKind) -> &'static str {
 /// from the rows with their JSON: for slots (no index by start alone) the whole index by
 /// schedule and start, a small fraction of the table.
 fn count_starting_between_sql(kind: ResourceKind) -> String {
-    let (table, index) = match kind {
-        ResourceKind::Slot => ("slot", "slot_by_schedule"),
-        _ => (windowed_table(kind), "appointment_by_start"),
+    let index = match kind {
+        ResourceKind::Slot => "slot_by_schedule",
+        _ => "appointment_by_start",
     };
-    format!("SELECT count(*) FROM {table} INDEXED BY {index} WHERE start >= ?1 AND start < ?2")
+    format!(
+        "SELECT count(*) FROM {} INDEXED BY {index} WHERE start >= ?1 AND start < ?2",
+        windowed_table(kind)
+    )
 }
 
 /// `WHERE` clause selecting one resource of `kind`, with `?1` = id and `?2` = kind.
@@ -459,13 +462,17 @@ impl Store {
         Ok(ids)
     }
 
-    /// How many cached slots or appointments start in `[from, to)`.
-    pub fn count_starting_between(
+    /// How many of `kind` the cache holds in a sync's scope: slots and appointments
+    /// starting in `[from, to)`, every other kind whole.
+    pub fn count_in_scope(
         &self,
         kind: ResourceKind,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<u64> {
+        if !kind.is_windowed() {
+            return self.count(kind);
+        }
         let n: i64 = self
             .conn
             .prepare_cached(&count_starting_between_sql(kind))?
@@ -473,13 +480,16 @@ impl Store {
         Ok(n as u64)
     }
 
-    /// Ids of cached slots or appointments starting in `[from, to)`, sorted.
-    pub fn ids_starting_between(
+    /// The ids of `kind` the cache holds in a sync's scope (as `count_in_scope`), sorted.
+    pub fn ids_in_scope(
         &self,
         kind: ResourceKind,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<String>> {
+        if !kind.is_windowed() {
+            return self.ids(kind);
+        }
         let sql = format!(
             "SELECT id FROM {} WHERE start >= ?1 AND start < ?2 ORDER BY id",
             windowed_table(kind)
@@ -651,12 +661,9 @@ mod tests {
             expected.sort();
             assert!(!expected.is_empty(), "{kind}");
             assert!(expected.len() < practice.iter().filter(|r| r.kind == kind).count());
+            assert_eq!(store.ids_in_scope(kind, from, to).unwrap(), expected);
             assert_eq!(
-                store.ids_starting_between(kind, from, to).unwrap(),
-                expected
-            );
-            assert_eq!(
-                store.count_starting_between(kind, from, to).unwrap(),
+                store.count_in_scope(kind, from, to).unwrap(),
                 expected.len() as u64
             );
             let plan: Vec<String> = store
