@@ -223,11 +223,20 @@ async fn a_sync_dropped_mid_run_resumes_to_the_same_cache() {
             partial.len() < expected.len(),
             "stopped part-way at {stop_after_pages}"
         );
+        if stop_after_pages == 1 {
+            // No table was complete: the first sync's indexes are still to build.
+            assert_eq!(cache.open().deferred_indexes().unwrap().len(), 6);
+        }
         sync.run(None).await.expect("resumed sync completes");
         assert_eq!(
             cache.dump(),
             expected,
             "after stopping at page {stop_after_pages}"
+        );
+        assert_eq!(
+            cache.open().deferred_indexes().unwrap(),
+            Vec::<String>::new(),
+            "every index built after stopping at page {stop_after_pages}"
         );
     }
 }
@@ -269,6 +278,9 @@ async fn a_killed_sync_process_resumes_to_the_same_cache() {
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(cache.dump().len() < expected.len());
+        if kill_after_requests == 3 {
+            assert!(!cache.open().deferred_indexes().unwrap().is_empty());
+        }
         let status = lifeboat_sync_process(&up, &cache, 40).wait().unwrap();
         assert!(status.success());
         assert_eq!(
@@ -276,6 +288,7 @@ async fn a_killed_sync_process_resumes_to_the_same_cache() {
             expected,
             "after kill at {kill_after_requests} requests"
         );
+        assert!(cache.open().deferred_indexes().unwrap().is_empty());
     }
 }
 
@@ -381,6 +394,9 @@ async fn lasting_faults_give_typed_errors_and_leave_the_failed_part_unwritten() 
         );
         // Nothing claims the cache is complete: screens say "no complete sync yet".
         assert_eq!(store.setting(DATA_AS_OF).unwrap(), None, "{fault}");
+        // An outage that cuts a first sync short leaves the cache as all there is: the
+        // indexes that sync deferred are built all the same.
+        assert!(store.deferred_indexes().unwrap().is_empty(), "{fault}");
         for kind in ResourceKind::ALL {
             if let Some(state) = store.sync_state(kind).unwrap() {
                 assert!(

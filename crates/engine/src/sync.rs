@@ -167,6 +167,16 @@ impl From<WriterGone> for SyncError {
     }
 }
 
+/// Ends a run: builds the indexes a first sync left until its rows were in (see
+/// `Store::defer_indexes`), whether or not the run succeeded, since an outage that cuts a
+/// first sync short leaves the cache as all there is; then records how the run ended.
+fn end_run(store: &mut Store, outcome: &(&str, String)) -> Result<(), StoreError> {
+    if let Err(e) = store.build_deferred_indexes(None) {
+        tracing::warn!(error = %e, "could not build the cache's indexes; the next sync will");
+    }
+    record_outcome(store, outcome)
+}
+
 /// Records how a run ended: the data's new "as of" time, or the error.
 fn record_outcome(store: &mut Store, outcome: &(&str, String)) -> Result<(), StoreError> {
     let tx = store.transaction()?;
@@ -222,8 +232,9 @@ impl Syncer {
     ) -> Result<SyncReport, SyncError> {
         let started = Instant::now();
         let as_of = self.clock.now();
-        let store = Store::open(&self.db, &self.key)?;
+        let mut store = Store::open(&self.db, &self.key)?;
         store.relax_durability_for_refetchable_data()?;
+        store.defer_indexes()?;
         let checkpoints = Store::open(&self.db, &self.key)?;
         let writer = Writer::spawn(store, checkpoints, self.settings.commit_every);
         let run = Run {
@@ -242,13 +253,14 @@ impl Syncer {
         let sent = outcome.clone();
         let recorded = match run
             .writer
-            .run(move |store: &mut Store| record_outcome(store, &sent))
+            .run(move |store: &mut Store| end_run(store, &sent))
             .await
         {
             Ok(recorded) => recorded,
-            // The writer stopped on a failed write: record why on a connection of our own.
-            Err(WriterGone) => Store::open(&self.db, &self.key)
-                .and_then(|mut store| record_outcome(&mut store, &outcome)),
+            // The writer stopped on a failed write: end on a connection of our own.
+            Err(WriterGone) => {
+                Store::open(&self.db, &self.key).and_then(|mut store| end_run(&mut store, &outcome))
+            }
         };
         if recorded.is_err() {
             tracing::warn!("could not record the sync outcome in the cache");
@@ -644,12 +656,34 @@ impl Run<'_> {
         };
         self.pages(kind, PassKind::Initial, url, state, true, &mut report)
             .await?;
-        self.finished
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(kind);
+        let table_complete = {
+            let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
+            finished.insert(kind);
+            // The clinical types share one table.
+            !kind.is_clinical()
+                || SYNC_ORDER
+                    .iter()
+                    .all(|k| !k.is_clinical() || finished.contains(k))
+        };
         self.remember_window(kind).await?;
+        if table_complete {
+            self.build_indexes(kind).await?;
+        }
         Ok(report)
+    }
+
+    /// Has the writer build the indexes this run's first sync deferred on `kind`'s table,
+    /// now complete (see `Store::defer_indexes`), after the pages queued before; the
+    /// downloads go on meanwhile. One that fails is left to the end of the run.
+    async fn build_indexes(&self, kind: ResourceKind) -> Result<(), SyncError> {
+        self.writer
+            .submit(move |store: &mut Store| {
+                if let Err(e) = store.build_deferred_indexes(Some(kind)) {
+                    tracing::warn!(%kind, error = %e, "could not build the cache's indexes yet");
+                }
+            })
+            .await?;
+        Ok(())
     }
 
     async fn incremental(

@@ -12,7 +12,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use crate::{Result, Store, parse_ts, ts};
 
 /// Where each kind lives. Clinical entries share one table, keyed by (kind, id).
-fn table(kind: ResourceKind) -> &'static str {
+pub(crate) fn table(kind: ResourceKind) -> &'static str {
     match kind {
         ResourceKind::Patient => "patient",
         ResourceKind::Practitioner => "practitioner",

@@ -8,6 +8,7 @@
 mod accounts;
 mod audit;
 mod cache;
+mod deferred;
 pub mod hex;
 mod import;
 mod journal;

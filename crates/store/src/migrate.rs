@@ -4,7 +4,7 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, deferred};
 
 /// Each entry upgrades the schema from its index to its index + 1.
 const MIGRATIONS: &[&str] = &[
@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0003_offline.sql"),
     include_str!("../../../migrations/0004_downtime_pack.sql"),
     include_str!("../../../migrations/0005_patient_names_by_code.sql"),
+    include_str!("../../../migrations/0006_deferred_indexes.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -27,6 +28,15 @@ fn migrate_with(conn: &mut Connection, migrations: &[&str]) -> Result<()> {
     let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > known {
         return Err(StoreError::SchemaTooNew { found, known });
+    }
+    // A later migration may rely on an index a first sync left to build: build them first.
+    let deferring: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deferred_index')",
+        [],
+        |r| r.get(0),
+    )?;
+    if found < known && deferring {
+        deferred::build(&tx, None)?;
     }
     for (i, sql) in migrations.iter().enumerate().skip(found as usize) {
         tx.execute_batch(sql)?;
@@ -99,6 +109,25 @@ mod tests {
             .query_row("SELECT count(*) FROM later", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn indexes_a_first_sync_left_to_build_are_built_before_a_later_migration() {
+        let (dir, mut store) = open_temp();
+        assert!(store.defer_indexes().unwrap() > 0);
+        drop(store);
+        let mut conn = Connection::open(dir.path().join("cache.db")).unwrap();
+        let layout = crate::CIPHER.pragmas("main");
+        conn.execute_batch(&format!("PRAGMA key = {}; {layout}", key().pragma_value()))
+            .unwrap();
+        let later = "DROP INDEX clinical_entry_by_patient;";
+        let chain: Vec<&str> = MIGRATIONS.iter().copied().chain([later]).collect();
+        migrate_with(&mut conn, &chain).unwrap();
+        assert_eq!(version(&conn), chain.len() as i64);
+        let waiting: i64 = conn
+            .query_row("SELECT count(*) FROM deferred_index", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(waiting, 0);
     }
 
     #[test]
