@@ -82,6 +82,13 @@ mod tests {
             .unwrap()
     }
 
+    /// Runs every migration and then `later`, as a future Lifeboat would.
+    fn migrate_to_one_later(conn: &mut Connection, later: &str) {
+        let chain: Vec<&str> = MIGRATIONS.iter().copied().chain([later]).collect();
+        migrate_with(conn, &chain).unwrap();
+        assert_eq!(version(conn), chain.len() as i64);
+    }
+
     #[test]
     fn an_older_cache_is_upgraded_in_order_and_keeps_its_data() {
         let dir = tempfile::tempdir().unwrap();
@@ -90,9 +97,7 @@ mod tests {
         conn.execute_batch("INSERT INTO setting VALUES ('kept', 'yes');")
             .unwrap();
         let extra = "CREATE TABLE later (x TEXT); INSERT INTO later VALUES ('from the last');";
-        let chain: Vec<&str> = MIGRATIONS.iter().copied().chain([extra]).collect();
-        migrate_with(&mut conn, &chain).unwrap();
-        assert_eq!(version(&conn), chain.len() as i64);
+        migrate_to_one_later(&mut conn, extra);
         let kept: String = conn
             .query_row("SELECT value FROM setting WHERE key = 'kept'", [], |r| {
                 r.get(0)
@@ -104,7 +109,7 @@ mod tests {
             .unwrap();
         assert_eq!(x, "from the last");
         // Running the chain again changes nothing.
-        migrate_with(&mut conn, &chain).unwrap();
+        migrate_to_one_later(&mut conn, extra);
         let n: i64 = conn
             .query_row("SELECT count(*) FROM later", [], |r| r.get(0))
             .unwrap();
@@ -120,10 +125,7 @@ mod tests {
         let layout = crate::CIPHER.pragmas("main");
         conn.execute_batch(&format!("PRAGMA key = {}; {layout}", key().pragma_value()))
             .unwrap();
-        let later = "DROP INDEX clinical_entry_by_patient;";
-        let chain: Vec<&str> = MIGRATIONS.iter().copied().chain([later]).collect();
-        migrate_with(&mut conn, &chain).unwrap();
-        assert_eq!(version(&conn), chain.len() as i64);
+        migrate_to_one_later(&mut conn, "DROP INDEX clinical_entry_by_patient;");
         let waiting: i64 = conn
             .query_row("SELECT count(*) FROM deferred_index", [], |r| r.get(0))
             .unwrap();
