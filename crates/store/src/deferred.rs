@@ -4,10 +4,10 @@
 //! each commit of a sync writes and encrypts again most of their pages. Into empty tables,
 //! a first sync drops them (`Store::defer_indexes`) and builds each once its table is
 //! complete (`Store::build_deferred_indexes`), from sorted rows: at 100,000 patients that
-//! took a third off the sync's CPU and two-fifths off what it wrote. Meanwhile queries still
-//! answer (the planner scans instead), and a sync killed in between finds the definitions
-//! waiting in `deferred_index`; the next sync builds them when it ends, whether it succeeds
-//! or not. Unique indexes (which a sync's upserts rely on), the name index, and indexes a
+//! took over a quarter off the CPU of a sync and over a third off what it wrote. Queries
+//! still answer (the planner scans instead), and a sync killed in between finds the
+//! definitions waiting in `deferred_index`; the next sync builds them when it ends, whether
+//! it succeeds or not. Unique indexes (which a sync's upserts rely on), the name index, and indexes a
 //! query names (`INDEXED BY`) are never deferred.
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
