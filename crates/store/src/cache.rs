@@ -577,7 +577,6 @@ impl Store {
         Ok(rows)
     }
 
-    /// Refused resources: (type, id, reason, when).
     /// Ids of `kind` standing refused, sorted.
     pub fn rejected_ids(&self, kind: ResourceKind) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare_cached(
@@ -589,6 +588,7 @@ impl Store {
         Ok(ids)
     }
 
+    /// Refused resources: (type, id, reason, when).
     pub fn rejections(&self) -> Result<Vec<(String, String, String, String)>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT resource_type, resource_id, reason, seen_at FROM sync_rejection ORDER BY resource_type, resource_id",
