@@ -30,7 +30,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::writer::{WriteError, Writer, WriterGone};
+use crate::writer::{LOG_LIMIT, WriteError, Writer, WriterGone};
 
 /// The order types are fetched in: the day's appointment book first.
 const SYNC_ORDER: [ResourceKind; 14] = [
@@ -236,7 +236,7 @@ impl Syncer {
         store.relax_durability_for_refetchable_data()?;
         store.defer_indexes()?;
         let checkpoints = Store::open(&self.db, &self.key)?;
-        let writer = Writer::spawn(store, checkpoints, self.settings.commit_every);
+        let writer = Writer::spawn(store, checkpoints, self.settings.commit_every, LOG_LIMIT);
         let run = Run {
             syncer: self,
             writer,

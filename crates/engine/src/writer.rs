@@ -15,7 +15,16 @@
 //! connection on a thread of its own does, after each commit (`checkpointer`). Copying back
 //! ends by flushing the file to disk, which takes tens of milliseconds on a large sync; on
 //! the writer's thread that was time spent writing nothing while pages queued up.
+//!
+//! The log only starts again from its beginning when a transaction begins with all of it
+//! copied back, which a writer with pages always waiting never gives the checkpointer time
+//! for: a 10,000-patient first sync grew it past the size of the cache file itself, and
+//! deleting it at the end held up the sync's last 40 ms. So once the log has grown past
+//! `LOG_LIMIT`, the writer waits for the checkpointer to copy it all back before its next
+//! transaction (the pages meanwhile keep downloading and parsing).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, TrySendError};
 use std::time::{Duration, Instant};
 
@@ -25,6 +34,10 @@ use tokio::sync::oneshot;
 /// Jobs that may wait for the writer: enough for the download to run ahead, while holding
 /// only a few parsed pages in memory.
 const QUEUE: usize = 8;
+
+/// How long the write-ahead log may grow before the writer has it copied back and started
+/// again (see the module's comment): a few of a large sync's commits.
+pub(crate) const LOG_LIMIT: u64 = 16 << 20;
 
 type StoreJob = Box<dyn FnOnce(&mut Store) + Send>;
 /// Runs inside a group's transaction; returns why it failed (if it did) and what to report
@@ -60,24 +73,30 @@ pub(crate) enum WriteError {
 
 impl Writer {
     /// A writer over `store`, with `checkpoints` (a second connection to the same cache)
-    /// copying its commits back into the file; a group's transaction stays open
-    /// `group_for` for more pages, up to `MAX_STRETCH` times that in a large cache. A crash
-    /// loses at most that much work (fetched again on resume); a few commits a second keep
-    /// what a large sync writes again and again (index pages) to a few writes.
-    pub(crate) fn spawn(mut store: Store, checkpoints: Store, group_for: Duration) -> Self {
+    /// copying its commits back into the file, and the log kept within about `log_limit`
+    /// bytes; a group's transaction stays open `group_for` for more pages, up to
+    /// `MAX_STRETCH` times that in a large cache. A crash loses at most that much work
+    /// (fetched again on resume); a few commits a second keep what a large sync writes
+    /// again and again (index pages) to a few writes.
+    pub(crate) fn spawn(
+        mut store: Store,
+        checkpoints: Store,
+        group_for: Duration,
+        log_limit: u64,
+    ) -> Self {
         let (jobs, rx) = mpsc::sync_channel::<Job>(QUEUE);
-        let (committed, checkpointer) = checkpointer(checkpoints);
+        let (copier, checkpointer) = checkpointer(checkpoints);
         let thread = std::thread::Builder::new()
             .name("lifeboat-cache-writer".into())
             .spawn(move || {
                 let mut next = rx.recv().ok();
                 while let Some(job) = next.take() {
+                    copier.keep_log_within(log_limit);
                     match job {
                         Job::Store(f) => f(&mut store),
                         Job::Tx(first) => match run_group(&mut store, first, &rx, group_for) {
                             Some(after) => {
-                                // A wake-up already waiting covers this commit too.
-                                let _ = committed.try_send(());
+                                copier.committed();
                                 next = after;
                             }
                             // Nothing queued after a failed write may land (a later page's
@@ -181,27 +200,63 @@ impl Writer {
     }
 }
 
+/// The writer's side of the checkpointer: each wake-up asks for one copy back, and may
+/// carry a sender to answer once it is done.
+struct Copier {
+    wake: mpsc::SyncSender<Option<mpsc::SyncSender<()>>>,
+    /// The log's length in bytes when last copied back.
+    log: Arc<AtomicU64>,
+}
+
+impl Copier {
+    /// After a commit: copy it back soon (a wake-up already waiting covers it too).
+    fn committed(&self) {
+        let _ = self.wake.try_send(None);
+    }
+
+    /// Before a transaction: if the log had grown past `limit` when last copied back, waits
+    /// for a copy back of all of it, so the transaction starts the log again. (A reader
+    /// holding an older snapshot can keep it from starting again: then the next
+    /// transaction waits for one more copy back, and so on until the reader lets go.)
+    fn keep_log_within(&self, limit: u64) {
+        if self.log.load(Ordering::Relaxed) <= limit {
+            return;
+        }
+        let (done, copied) = mpsc::sync_channel(1);
+        if self.wake.send(Some(done)).is_ok() {
+            let _ = copied.recv();
+        }
+        self.log.store(0, Ordering::Relaxed);
+    }
+}
+
 /// A thread copying the write-ahead log back into the cache file through `store` each time
 /// it is woken (by the writer, after a commit), and once more when the writer has gone;
 /// then it closes `store`, which as the last connection also removes the log. A copy that
 /// fails (a reader holding an old snapshot only makes it partial) is left to the next.
-fn checkpointer(store: Store) -> (mpsc::SyncSender<()>, std::thread::JoinHandle<()>) {
-    let (wake, woken) = mpsc::sync_channel::<()>(1);
+fn checkpointer(store: Store) -> (Copier, std::thread::JoinHandle<()>) {
+    let (wake, woken) = mpsc::sync_channel::<Option<mpsc::SyncSender<()>>>(1);
+    let log = Arc::new(AtomicU64::new(0));
+    let length = Arc::clone(&log);
     let thread = std::thread::Builder::new()
         .name("lifeboat-checkpointer".into())
         .spawn(move || {
-            let copy_back = || {
-                if let Err(e) = store.checkpoint() {
+            let copy_back = || match store.checkpoint() {
+                Ok(bytes) => length.store(bytes, Ordering::Relaxed),
+                Err(e) => {
                     tracing::warn!(error = %e, "could not copy the cache's log back into its file yet");
                 }
             };
-            while woken.recv().is_ok() {
+            while let Ok(waiting) = woken.recv() {
                 copy_back();
+                if let Some(done) = waiting {
+                    let _ = done.send(());
+                }
             }
             copy_back();
         })
         .expect("the cache checkpointer thread can be started");
-    (wake, thread)
+    (Copier { wake, log }, thread)
 }
 
 /// Cache file per `group_for` a group stays open (see `group_length`).
@@ -288,9 +343,18 @@ mod tests {
 
     /// A writer as a sync has it: its own commits never copied back into the file.
     fn writer(dir: &tempfile::TempDir) -> Writer {
+        writer_keeping_log_within(dir, LOG_LIMIT)
+    }
+
+    fn writer_keeping_log_within(dir: &tempfile::TempDir, log_limit: u64) -> Writer {
         let store = store(dir);
         store.relax_durability_for_refetchable_data().unwrap();
-        Writer::spawn(store, self::store(dir), Duration::from_millis(250))
+        Writer::spawn(
+            store,
+            self::store(dir),
+            Duration::from_millis(250),
+            log_limit,
+        )
     }
 
     fn set(key: &'static str) -> impl FnOnce(&CacheTx<'_>) -> Result<(), StoreError> {
@@ -418,6 +482,38 @@ mod tests {
         let check = store(&dir);
         assert_eq!(check.setting("failing").unwrap(), None);
         assert_eq!(check.setting("after").unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn the_log_starts_again_once_it_has_grown_past_its_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer_keeping_log_within(&dir, 1 << 20);
+        // One commit straight after another, as in a sync where pages queue up.
+        let (mut pages, mut ends) = (Vec::new(), Vec::new());
+        for n in 0..100 {
+            let page = writer
+                .submit_in_transaction(move |tx: &CacheTx<'_>| {
+                    tx.set_setting(&format!("big {n}"), &"x".repeat(200_000))
+                })
+                .await
+                .unwrap();
+            pages.push(page);
+            // Ends the group at once: one commit each.
+            ends.push(writer.submit(|_: &mut Store| ()).await.unwrap());
+        }
+        for (page, end) in pages.into_iter().zip(ends) {
+            page.await.unwrap().unwrap();
+            end.await.unwrap();
+        }
+        let log = dir.path().join("cache.db-wal");
+        let longest = std::fs::metadata(&log).unwrap().len();
+        writer.finish().await;
+        // Never started again, it grew past 20 MB; kept to 1 MiB, it stays under 4.
+        assert!(longest < 8 << 20, "the log grew to {longest} bytes");
+        assert_eq!(
+            store(&dir).setting("big 99").unwrap().map(|v| v.len()),
+            Some(200_000)
+        );
     }
 
     #[test]

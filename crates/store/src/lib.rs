@@ -225,11 +225,20 @@ impl Store {
     }
 
     /// Copies what the write-ahead log holds back into the cache file, as far as readers
-    /// allow (never waiting for them).
-    pub fn checkpoint(&self) -> Result<()> {
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
-        Ok(())
+    /// allow (never waiting for them). Returns the log's length in bytes: once all of it is
+    /// copied back, the next write transaction starts it again from its beginning.
+    pub fn checkpoint(&self) -> Result<u64> {
+        // Columns: busy, pages in the log, pages copied back (-1, -1 outside WAL mode).
+        let pages: i64 = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))?;
+        // (SQLCipher answers `PRAGMA page_size` itself, with text.)
+        let page_size: i64 = self.conn.query_row(
+            "SELECT CAST(page_size AS INTEGER) FROM pragma_page_size()",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(pages.max(0) * page_size).unwrap_or(0))
     }
 
     pub fn path(&self) -> &Path {
@@ -326,20 +335,40 @@ mod tests {
     use super::testing::*;
     use super::*;
 
+    /// Writes `n` settings of 200 KB each in one transaction, named from `first` on.
+    fn write_big(store: &mut Store, first: usize, n: usize) {
+        let tx = store.transaction().unwrap();
+        let big = "x".repeat(200_000);
+        for n in first..first + n {
+            tx.set_setting(&format!("big {n}"), &big).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+
     #[test]
     fn size_counts_what_another_connection_committed() {
         let (dir, mut writing) = open_temp();
         let reading = Store::open(dir.path().join("cache.db"), &key()).unwrap();
         let empty = reading.size().unwrap();
         assert!(empty > 0);
-        let tx = writing.transaction().unwrap();
-        let big = "x".repeat(200_000);
-        for n in 0..10 {
-            tx.set_setting(&format!("big {n}"), &big).unwrap();
-        }
-        tx.commit().unwrap();
+        write_big(&mut writing, 0, 10);
         let grown = reading.size().unwrap();
         assert!(grown >= empty + 2_000_000, "{empty} -> {grown}");
+    }
+
+    #[test]
+    fn a_checkpoint_gives_the_log_length_until_a_transaction_starts_it_again() {
+        let (dir, mut writing) = open_temp();
+        writing.relax_durability_for_refetchable_data().unwrap();
+        let copying = Store::open(dir.path().join("cache.db"), &key()).unwrap();
+        write_big(&mut writing, 0, 10);
+        let grown = copying.checkpoint().unwrap();
+        assert!(grown >= 2_000_000, "{grown}");
+        // Copied back already: the log keeps its length until the next write.
+        assert_eq!(copying.checkpoint().unwrap(), grown);
+        write_big(&mut writing, 10, 1);
+        let again = copying.checkpoint().unwrap();
+        assert!(again < 1_000_000, "{grown} -> {again}");
     }
 
     #[test]
