@@ -50,6 +50,13 @@ const SYNC_ORDER: [ResourceKind; 14] = [
     ResourceKind::Encounter,
 ];
 
+/// Pages the sync's writer keeps in memory: a 10,000-patient practice's whole cache, so
+/// building a deferred index once its table is complete (`Store::defer_indexes`) reads
+/// back nothing it must decrypt again. With the usual 32 MiB, smaller than that practice's
+/// clinical entries alone, the build of their index took 65 ms instead of 25. Freed when
+/// the sync ends.
+const WRITER_MEMORY: u64 = 128 << 20;
+
 const PHASE_INITIAL: &str = "initial";
 /// Page size when listing ids to find deletions.
 const ID_PAGE: u32 = 1_000;
@@ -234,6 +241,7 @@ impl Syncer {
         let as_of = self.clock.now();
         let mut store = Store::open(&self.db, &self.key)?;
         store.relax_durability_for_refetchable_data()?;
+        store.keep_in_memory(WRITER_MEMORY)?;
         store.defer_indexes()?;
         let checkpoints = Store::open(&self.db, &self.key)?;
         let writer = Writer::spawn(store, checkpoints, self.settings.commit_every, LOG_LIMIT);

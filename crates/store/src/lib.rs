@@ -214,6 +214,13 @@ impl Store {
         Ok(())
     }
 
+    /// Lets this connection keep up to `bytes` of pages in memory (32 MiB otherwise).
+    pub fn keep_in_memory(&self, bytes: u64) -> Result<()> {
+        self.conn
+            .execute_batch(&format!("PRAGMA cache_size = -{};", bytes >> 10))?;
+        Ok(())
+    }
+
     /// The cache file's size in bytes, as this connection sees it (the log included).
     pub fn size(&self) -> Result<u64> {
         let bytes: i64 = self.conn.query_row(
@@ -354,6 +361,20 @@ mod tests {
         write_big(&mut writing, 0, 10);
         let grown = reading.size().unwrap();
         assert!(grown >= empty + 2_000_000, "{empty} -> {grown}");
+    }
+
+    #[test]
+    fn a_connection_keeps_as_much_in_memory_as_it_is_given() {
+        let (_dir, store) = open_temp();
+        let kib = |store: &Store| -> i64 {
+            store
+                .conn
+                .query_row("PRAGMA cache_size", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(kib(&store), -32 * 1024);
+        store.keep_in_memory(128 << 20).unwrap();
+        assert_eq!(kib(&store), -128 * 1024);
     }
 
     #[test]
