@@ -549,7 +549,7 @@ impl Run<'_> {
                 state.total = page.total;
             }
             let next = page.next.clone();
-            let parsed = parse_page(kind, &page.resources);
+            let parsed = parse_page(kind, page.resources);
             state.next_url = next.clone();
             if next.is_none() && persist {
                 state.phase = PHASE_COMPLETE.to_string();
@@ -835,7 +835,7 @@ impl Run<'_> {
             let page = fetch(&self.syncer.upstream, kind, &url).await?;
             report.requests += 1;
             for raw in &page.resources {
-                if let Some(id) = resource_id(raw) {
+                if let Some(id) = resource_id(raw.get()) {
                     upstream_ids.insert(id);
                 }
             }
@@ -927,12 +927,12 @@ fn window_key(kind: ResourceKind) -> String {
     format!("sync.window_to.{kind}")
 }
 
-fn resource_id(raw: &RawValue) -> Option<String> {
+fn resource_id(raw: &str) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct IdOnly {
         id: Option<String>,
     }
-    serde_json::from_str::<IdOnly>(raw.get()).ok()?.id
+    serde_json::from_str::<IdOnly>(raw).ok()?.id
 }
 
 /// One resource of a page, parsed and validated (off the writer thread, so parsing the
@@ -942,19 +942,21 @@ enum Arrived {
     Refused { id: String, reason: String },
 }
 
-fn parse_page(kind: ResourceKind, resources: &[Box<RawValue>]) -> Vec<Arrived> {
+fn parse_page(kind: ResourceKind, resources: Vec<Box<RawValue>>) -> Vec<Arrived> {
     resources
-        .iter()
+        .into_iter()
         .enumerate()
-        .map(|(i, raw)| match CachedResource::from_json(raw.get()) {
-            Ok(r) if r.kind == kind => Arrived::Valid(Box::new(r)),
-            outcome => Arrived::Refused {
+        .map(|(i, raw)| {
+            let refused = |raw: &str, reason: String| Arrived::Refused {
                 id: resource_id(raw).unwrap_or_else(|| format!("(no id, entry {})", i + 1)),
-                reason: match outcome {
-                    Ok(r) => format!("a {} arrived in a {kind} search", r.kind),
-                    Err(e) => e.to_string(),
-                },
-            },
+                reason,
+            };
+            // The page's own text becomes the resource's, uncopied.
+            match CachedResource::from_owned_json(Box::<str>::from(raw).into()) {
+                Ok(r) if r.kind == kind => Arrived::Valid(Box::new(r)),
+                Ok(r) => refused(&r.raw, format!("a {} arrived in a {kind} search", r.kind)),
+                Err((e, raw)) => refused(&raw, e.to_string()),
+            }
         })
         .collect()
 }

@@ -221,14 +221,25 @@ pub struct ClinicalRow {
 impl CachedResource {
     /// Parses and validates one resource from the upstream.
     pub fn from_json(raw: &str) -> Result<Self, FhirError> {
-        let wire: Resource<'_> = serde_json::from_str(raw).map_err(|e| FhirError::NotJson {
-            line: e.line(),
-            column: e.column(),
-        })?;
-        Self::from_wire(&wire, raw.to_string())
+        Self::from_owned_json(raw.to_string()).map_err(|(e, _)| e)
     }
 
-    /// As `from_json`, for `w` read from `raw`.
+    /// As `from_json`, keeping `raw` itself as the resource's JSON rather than a copy (a
+    /// sync's pages are tens of megabytes of it); a resource refused gives it back.
+    pub fn from_owned_json(raw: String) -> Result<Self, (FhirError, String)> {
+        let parsed = serde_json::from_str::<Resource<'_>>(&raw)
+            .map_err(|e| FhirError::NotJson {
+                line: e.line(),
+                column: e.column(),
+            })
+            .and_then(|wire| Self::from_wire(&wire, String::new()));
+        match parsed {
+            Ok(resource) => Ok(Self { raw, ..resource }),
+            Err(e) => Err((e, raw)),
+        }
+    }
+
+    /// As `from_json`, for `w` read from `raw` (which the caller may fill in later).
     fn from_wire(w: &Resource<'_>, raw: String) -> Result<Self, FhirError> {
         let kind: ResourceKind = w
             .resource_type
@@ -599,6 +610,24 @@ mod tests {
 
     fn meta() -> serde_json::Value {
         json!({"versionId": "3", "lastUpdated": "2024-07-18T16:00:00.000Z"})
+    }
+
+    #[test]
+    fn an_owned_resource_keeps_its_own_text_and_a_refused_one_gives_it_back() {
+        let text = json!({"resourceType": "Location", "id": "l1", "meta": meta(), "name": "Main"})
+            .to_string();
+        let at = text.as_ptr();
+        let r = CachedResource::from_owned_json(text.clone()).unwrap();
+        assert_eq!(r.raw, text);
+        let r = CachedResource::from_owned_json(text).unwrap();
+        assert_eq!(r.raw.as_ptr(), at, "the text itself, not a copy");
+        let refused = json!({"resourceType": "Location", "id": "l1", "meta": meta()}).to_string();
+        let (e, back) = CachedResource::from_owned_json(refused.clone()).unwrap_err();
+        assert_eq!(e.to_string(), "Location/l1: name is missing");
+        assert_eq!(back, refused);
+        let (e, back) = CachedResource::from_owned_json("{".into()).unwrap_err();
+        assert!(matches!(e, FhirError::NotJson { .. }));
+        assert_eq!(back, "{");
     }
 
     #[test]
