@@ -109,6 +109,11 @@ impl Writer {
                         next = rx.recv().ok();
                     }
                 }
+                // Closed before the checkpointer learns the writer has gone, so that its
+                // connection is the last and removes the log: two closing at once can
+                // each find the other still open, and leave the log behind.
+                drop(store);
+                drop(copier);
             })
             .expect("the cache writer thread can be started");
         Self {
@@ -337,8 +342,10 @@ mod tests {
     use super::*;
     use lifeboat_store::CacheKey;
 
+    const KEY: CacheKey = CacheKey::from_bytes([3; 32]);
+
     fn store(dir: &tempfile::TempDir) -> Store {
-        Store::open(dir.path().join("cache.db"), &CacheKey::from_bytes([3; 32])).unwrap()
+        Store::open(dir.path().join("cache.db"), &KEY).unwrap()
     }
 
     /// A writer as a sync has it: its own commits never copied back into the file.
@@ -387,7 +394,7 @@ mod tests {
         let path = dir.path().to_path_buf();
         let seen = writer
             .run(move |_: &mut Store| {
-                let other = Store::open(path.join("cache.db"), &CacheKey::from_bytes([3; 32]));
+                let other = Store::open(path.join("cache.db"), &KEY);
                 other.unwrap().setting("page").unwrap()
             })
             .await
@@ -443,7 +450,9 @@ mod tests {
         let alone = tempfile::tempdir().unwrap();
         let in_file_alone = || {
             std::fs::copy(dir.path().join("cache.db"), alone.path().join("cache.db")).unwrap();
-            store(&alone).setting("page").unwrap()
+            // A copy taken while the checkpointer was writing may be torn: not there yet.
+            let copy = Store::open(alone.path().join("cache.db"), &KEY);
+            copy.ok()?.setting("page").unwrap()
         };
         let waited = Instant::now();
         while in_file_alone().is_none() {

@@ -86,7 +86,7 @@ const OLDER_CIPHERS: [CipherLayout; 2] = [
 pub struct CacheKey([u8; 32]);
 
 impl CacheKey {
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(bytes)
     }
 
