@@ -21,7 +21,7 @@
 //! for: a 10,000-patient first sync grew it past the size of the cache file itself, and
 //! deleting it at the end held up the sync's last 40 ms. So once the log has grown past
 //! `LOG_LIMIT`, the writer waits for the checkpointer to copy it all back before its next
-//! transaction (the pages meanwhile keep downloading and parsing).
+//! group of pages (the pages meanwhile keep downloading and parsing).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -91,19 +91,24 @@ impl Writer {
             .spawn(move || {
                 let mut next = rx.recv().ok();
                 while let Some(job) = next.take() {
-                    copier.keep_log_within(log_limit);
                     match job {
+                        // Not held up for the log: these are few and small (an index
+                        // build, the run's outcome), and the last of them come after the
+                        // last page, where a wait would only make the sync end later.
                         Job::Store(f) => f(&mut store),
-                        Job::Tx(first) => match run_group(&mut store, first, &rx, group_for) {
-                            Some(after) => {
-                                copier.committed();
-                                next = after;
+                        Job::Tx(first) => {
+                            copier.keep_log_within(log_limit);
+                            match run_group(&mut store, first, &rx, group_for) {
+                                Some(after) => {
+                                    copier.committed();
+                                    next = after;
+                                }
+                                // Nothing queued after a failed write may land (a later
+                                // page's checkpoint would skip the lost one): stop, and
+                                // every waiting job learns the writer has gone.
+                                None => break,
                             }
-                            // Nothing queued after a failed write may land (a later page's
-                            // checkpoint would skip the lost one): stop, and every waiting
-                            // job learns the writer has gone.
-                            None => break,
-                        },
+                        }
                     }
                     if next.is_none() {
                         next = rx.recv().ok();
