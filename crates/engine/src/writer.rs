@@ -131,7 +131,10 @@ impl Writer {
     /// Waits, off the async threads, for the writer to run every job queued and close its
     /// connection, and for the checkpointer to copy the last commits back and close its
     /// own (which tidies the write-ahead log away), so a sync that has returned has left
-    /// the cache file as it will stay. Dropped instead, the two do the same on their own.
+    /// the cache file as it will stay. Dropped instead, the two do the same on their own;
+    /// but a process that ends meanwhile runs SQLCipher's exit handler, which frees what
+    /// they are still using (a test that dropped its writer crashed now and then as it
+    /// ended), so whatever is about to end the process finishes its writer first.
     pub(crate) async fn finish(self) {
         let Self {
             jobs,
@@ -388,6 +391,7 @@ mod tests {
         for key in ["a", "b", "c", "d"] {
             assert_eq!(check.setting(key).unwrap().as_deref(), Some("written"));
         }
+        writer.finish().await;
     }
 
     #[tokio::test]
@@ -413,6 +417,7 @@ mod tests {
             store(&dir).setting("lone").unwrap().as_deref(),
             Some("written")
         );
+        writer.finish().await;
     }
 
     #[tokio::test]
@@ -496,6 +501,7 @@ mod tests {
         let check = store(&dir);
         assert_eq!(check.setting("failing").unwrap(), None);
         assert_eq!(check.setting("after").unwrap(), None);
+        writer.finish().await;
     }
 
     #[tokio::test]
