@@ -232,15 +232,16 @@ impl CachedResource {
                 line: e.line(),
                 column: e.column(),
             })
-            .and_then(|wire| Self::from_wire(&wire, String::new()));
+            .and_then(|wire| Self::from_wire(&wire));
         match parsed {
             Ok(resource) => Ok(Self { raw, ..resource }),
             Err(e) => Err((e, raw)),
         }
     }
 
-    /// As `from_json`, for `w` read from `raw` (which the caller may fill in later).
-    fn from_wire(w: &Resource<'_>, raw: String) -> Result<Self, FhirError> {
+    /// As `from_json`, for `w`, with the text it was read from left for the caller to add
+    /// (it is borrowed while `w` lives).
+    fn from_wire(w: &Resource<'_>) -> Result<Self, FhirError> {
         let kind: ResourceKind = w
             .resource_type
             .get()
@@ -280,7 +281,7 @@ impl CachedResource {
             id,
             version_id,
             last_updated,
-            raw,
+            raw: String::new(),
             indexed,
         })
     }
