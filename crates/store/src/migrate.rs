@@ -29,14 +29,17 @@ fn migrate_with(conn: &mut Connection, migrations: &[&str]) -> Result<()> {
     if found > known {
         return Err(StoreError::SchemaTooNew { found, known });
     }
-    // A later migration may rely on an index a first sync left to build: build them first.
-    let deferring: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deferred_index')",
-        [],
-        |r| r.get(0),
-    )?;
-    if found < known && deferring {
-        deferred::build(&tx, None)?;
+    // A later migration may rely on an index a first sync left to build: build them first
+    // (asked only when there is a migration to run, not at every open).
+    if found < known {
+        let deferring: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deferred_index')",
+            [],
+            |r| r.get(0),
+        )?;
+        if deferring {
+            deferred::build(&tx, None)?;
+        }
     }
     for (i, sql) in migrations.iter().enumerate().skip(found as usize) {
         tx.execute_batch(sql)?;
