@@ -528,7 +528,8 @@ mod tests {
         let log = dir.path().join("cache.db-wal");
         let longest = std::fs::metadata(&log).unwrap().len();
         writer.finish().await;
-        // Never started again, it grew past 20 MB; kept to 1 MiB, it stays under 4.
+        // Never started again, it grew past 20 MB; kept to 1 MiB, it stayed under 4 (8 here
+        // leaves room for a slow machine, where the copies lag further behind).
         assert!(longest < 8 << 20, "the log grew to {longest} bytes");
         assert_eq!(
             store(&dir).setting("big 99").unwrap().map(|v| v.len()),
