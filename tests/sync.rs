@@ -195,13 +195,19 @@ async fn a_sync_dropped_mid_run_resumes_to_the_same_cache() {
         ..SyncSettings::default()
     };
     let reference = TempCache::new();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     syncer(&up, &reference, settings.clone())
-        .run(None)
+        .run(Some(tx))
         .await
         .unwrap();
     let expected = reference.dump();
+    let mut reports = 0;
+    while rx.recv().await.is_some() {
+        reports += 1;
+    }
 
-    for stop_after_pages in [1usize, 4, 9, 23, 57] {
+    let mut windows_checked = 0;
+    for stop_after_pages in [1usize, 4, 9, 23, 57, reports - 5] {
         let cache = TempCache::new();
         let sync = Arc::new(syncer(&up, &cache, settings.clone()));
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -223,6 +229,23 @@ async fn a_sync_dropped_mid_run_resumes_to_the_same_cache() {
             partial.len() < expected.len(),
             "stopped part-way at {stop_after_pages}"
         );
+        // A pass of slots or appointments completed before the stop has recorded how far
+        // ahead it fetched (in the same commit): a resume on a later day fetches the days
+        // that have come into the window since.
+        let stopped = cache.open();
+        for state in stopped.sync_states().unwrap() {
+            if state.kind.is_windowed() && state.phase == "complete" {
+                assert!(
+                    stopped
+                        .setting(&format!("sync.window_to.{}", state.kind))
+                        .unwrap()
+                        .is_some(),
+                    "{} complete without its window after stopping at page {stop_after_pages}",
+                    state.kind
+                );
+                windows_checked += 1;
+            }
+        }
         if stop_after_pages == 1 {
             // No table was complete: the first sync's indexes are still to build.
             assert_eq!(cache.open().deferred_indexes().unwrap().len(), 6);
@@ -239,6 +262,7 @@ async fn a_sync_dropped_mid_run_resumes_to_the_same_cache() {
             "every index built after stopping at page {stop_after_pages}"
         );
     }
+    assert!(windows_checked > 0, "no stop came after a windowed pass");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -557,10 +557,14 @@ impl Run<'_> {
             }
             let (valid, refused) = advance(&mut state, &parsed);
             let checkpoint = state.clone();
+            // A pass's last page also records how far ahead it fetched, in the same commit
+            // as its checkpoint: an incremental sync extends the window from there.
+            let window = (persist && next.is_none() && kind.is_windowed())
+                .then(|| (window_key(kind), ts(self.window.to)));
             let committed = self
                 .writer
                 .submit_in_transaction(move |tx: &CacheTx<'_>| {
-                    write_page(tx, kind, parsed, &checkpoint, now, persist)
+                    write_page(tx, kind, parsed, &checkpoint, window, now, persist)
                 })
                 .await?;
             // Counted now: if the write fails the whole sync fails with it.
@@ -673,7 +677,6 @@ impl Run<'_> {
                     .iter()
                     .all(|k| !k.is_clinical() || finished.contains(k))
         };
-        self.remember_window(kind).await?;
         if table_complete {
             self.build_indexes(kind).await?;
         }
@@ -992,13 +995,15 @@ fn advance(state: &mut SyncState, page: &[Arrived]) -> (u64, u64) {
 }
 
 /// Writes one page in the writer's transaction: every well-formed resource, a rejection
-/// record for each malformed one, and (when `persist`) the page's checkpoint, so the page
-/// and its checkpoint commit together or not at all.
+/// record for each malformed one, and (when `persist`) the page's checkpoint and the
+/// `window` setting it completes, so the page and its checkpoint commit together or not at
+/// all.
 fn write_page(
     tx: &CacheTx<'_>,
     kind: ResourceKind,
     page: Vec<Arrived>,
     checkpoint: &SyncState,
+    window: Option<(String, String)>,
     now: DateTime<Utc>,
     persist: bool,
 ) -> Result<(), StoreError> {
@@ -1020,6 +1025,9 @@ fn write_page(
     }
     if persist {
         tx.save_sync_state(checkpoint)?;
+    }
+    if let Some((key, to)) = window {
+        tx.set_setting(&key, &to)?;
     }
     Ok(())
 }
