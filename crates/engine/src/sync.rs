@@ -1031,3 +1031,48 @@ fn write_page(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lifeboat_store::CacheKey;
+
+    /// The page that completes a pass of slots carries the window the pass fetched in its
+    /// own transaction: rolled back (a sync stopped before its commit), neither the pass's
+    /// completion nor its window is in the cache; committed, both are (hazard H31).
+    #[test]
+    fn a_pass_completes_with_its_window_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store =
+            Store::open(dir.path().join("cache.db"), &CacheKey::from_bytes([5; 32])).unwrap();
+        let last_page = blank_state(ResourceKind::Slot, PHASE_COMPLETE);
+        let key = window_key(ResourceKind::Slot);
+        let window = (key.clone(), "2027-01-13T00:00:00.000Z".to_string());
+        for commit in [false, true] {
+            let tx = store.transaction().unwrap();
+            write_page(
+                &tx,
+                ResourceKind::Slot,
+                Vec::new(),
+                &last_page,
+                Some(window.clone()),
+                Utc::now(),
+                true,
+            )
+            .unwrap();
+            if commit {
+                tx.commit().unwrap();
+            } else {
+                drop(tx);
+            }
+            let complete = store
+                .sync_states()
+                .unwrap()
+                .iter()
+                .any(|s| s.kind == ResourceKind::Slot && s.phase == PHASE_COMPLETE);
+            let fetched_to = store.setting(&key).unwrap();
+            assert_eq!(complete, commit);
+            assert_eq!(fetched_to, commit.then(|| window.1.clone()));
+        }
+    }
+}
