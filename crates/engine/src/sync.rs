@@ -995,9 +995,9 @@ fn advance(state: &mut SyncState, page: &[Arrived]) -> (u64, u64) {
 }
 
 /// Writes one page in the writer's transaction: every well-formed resource, a rejection
-/// record for each malformed one, and (when `persist`) the page's checkpoint and the
-/// `window` setting it completes, so the page and its checkpoint commit together or not at
-/// all.
+/// record for each malformed one, (when `persist`) the page's checkpoint, and the `window`
+/// setting (key, value) a pass's last page completes, so the page, its checkpoint and the
+/// window commit together or not at all.
 fn write_page(
     tx: &CacheTx<'_>,
     kind: ResourceKind,
