@@ -559,8 +559,9 @@ impl Run<'_> {
             let checkpoint = state.clone();
             // A pass's last page also records how far ahead it fetched, in the same commit
             // as its checkpoint: an incremental sync extends the window from there.
-            let window = (persist && next.is_none() && kind.is_windowed())
-                .then(|| (window_key(kind), ts(self.window.to)));
+            let window = (persist && next.is_none())
+                .then(|| self.window_setting(kind))
+                .flatten();
             let committed = self
                 .writer
                 .submit_in_transaction(move |tx: &CacheTx<'_>| {
@@ -776,11 +777,17 @@ impl Run<'_> {
         Ok(report.requests - before)
     }
 
+    /// For a windowed type, the setting (key, value) that records how far ahead this run
+    /// fetches it.
+    fn window_setting(&self, kind: ResourceKind) -> Option<(String, String)> {
+        kind.is_windowed()
+            .then(|| (window_key(kind), ts(self.window.to)))
+    }
+
     async fn remember_window(&self, kind: ResourceKind) -> Result<(), SyncError> {
-        if !kind.is_windowed() {
+        let Some((key, to)) = self.window_setting(kind) else {
             return Ok(());
-        }
-        let (key, to) = (window_key(kind), ts(self.window.to));
+        };
         self.after_pages(move |store: &mut Store| {
             let tx = store.transaction()?;
             tx.set_setting(&key, &to)?;

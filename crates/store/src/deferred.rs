@@ -7,8 +7,8 @@
 //! took over a quarter off the CPU of a sync and over a third off what it wrote. Queries
 //! still answer (the planner scans instead), and a sync killed in between finds the
 //! definitions waiting in `deferred_index`; the next sync builds them when it ends, whether
-//! it succeeds or not. Unique indexes (which a sync's upserts rely on), the name index, and indexes a
-//! query names (`INDEXED BY`) are never deferred.
+//! it succeeds or not. Unique indexes (which a sync's upserts rely on), the name index, and
+//! indexes a query names (`INDEXED BY`) are never deferred.
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
