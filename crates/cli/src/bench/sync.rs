@@ -176,6 +176,15 @@ impl CacheThreadsCpu {
     }
 }
 
+/// Removes a cache file and the log and index SQLite keeps beside it, if they are there.
+fn remove_cache(db: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = db.as_os_str().to_owned();
+        path.push(suffix);
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 /// The ids of this process's threads.
 fn thread_ids() -> Vec<String> {
     std::fs::read_dir("/proc/self/task")
@@ -287,9 +296,14 @@ pub fn run(
         let (mut bytes, mut paths) = (0usize, 0usize);
         let (mut fetched, mut requests) = (0, 0);
         let db_of = |round: usize| dir.path().join(format!("bench-{round}.db"));
+        let mut previous = dir.path().join("warm-up.db");
         for round in 0..ROUNDS {
+            // Every round starts on the same machine: the last round's cache goes first, or
+            // each would write into memory the ones before it had not given back.
+            remove_cache(&previous);
             up.reset_stats().await?;
             let db = db_of(round);
+            previous.clone_from(&db);
             let (server, ours, cache) = (Used::start(&up), Used::ours(), CacheThreadsCpu::start());
             let before = written_so_far();
             let (initial, f, r) = lifeboat_sync(&up, &db, page_size).await?;
