@@ -249,8 +249,9 @@ async fn a_sync_dropped_mid_run_resumes_to_the_same_cache() {
         }
         if stop == Some(1) {
             // No table was complete: the first sync's indexes are still to build.
-            assert_eq!(cache.open().deferred_indexes().unwrap().len(), 6);
+            assert_eq!(stopped.deferred_indexes().unwrap().len(), 6);
         }
+        drop(stopped);
         sync.run(None).await.expect("resumed sync completes");
         assert_eq!(cache.dump(), expected, "after stopping at {at}");
         assert_eq!(

@@ -285,7 +285,8 @@ pub fn run(
         if let (true, Some(pid)) = (split, up.pid()) {
             pin(pid, 0)?;
         }
-        lifeboat_sync(&up, &dir.path().join("warm-up.db"), page_size).await?;
+        let warm_up = dir.path().join("warm-up.db");
+        lifeboat_sync(&up, &warm_up, page_size).await?;
         let http = reqwest::Client::new();
         let mut plain = Vec::new();
         let mut lifeboat = Vec::new();
@@ -296,14 +297,12 @@ pub fn run(
         let (mut bytes, mut paths) = (0usize, 0usize);
         let (mut fetched, mut requests) = (0, 0);
         let db_of = |round: usize| dir.path().join(format!("bench-{round}.db"));
-        let mut previous = dir.path().join("warm-up.db");
         for round in 0..ROUNDS {
             // Every round starts on the same machine: the last round's cache goes first, or
             // each would write into memory the ones before it had not given back.
-            remove_cache(&previous);
+            remove_cache(&round.checked_sub(1).map_or_else(|| warm_up.clone(), db_of));
             up.reset_stats().await?;
             let db = db_of(round);
-            previous.clone_from(&db);
             let (server, ours, cache) = (Used::start(&up), Used::ours(), CacheThreadsCpu::start());
             let before = written_so_far();
             let (initial, f, r) = lifeboat_sync(&up, &db, page_size).await?;
