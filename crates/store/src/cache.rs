@@ -6,10 +6,11 @@ use chrono::{DateTime, Utc};
 use lifeboat_model::ResourceKind;
 use lifeboat_model::fhir::{CachedResource, Indexed};
 use lifeboat_model::names::fold_name;
-use rusqlite::types::{ToSqlOutput, Value as Sql};
+use rusqlite::types::{ToSqlOutput, Value as Sql, ValueRef};
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use crate::{Result, Store, parse_ts, ts};
+use crate::compressed::{compress, decompress};
+use crate::{Result, Store, StoreError, parse_ts, ts};
 
 /// Where each kind lives. Clinical entries share one table, keyed by (kind, id).
 pub(crate) fn table(kind: ResourceKind) -> &'static str {
@@ -225,13 +226,17 @@ impl<'a> CacheTx<'a> {
                 .clone()
         });
         let (last_updated, synced_at) = (ts(r.last_updated), ts(synced_at));
-        // Borrowed, not copied: the raw JSON is most of what a sync writes.
+        let raw = compress(r.kind, &r.raw).map_err(|reason| StoreError::Unstorable {
+            kind: r.kind,
+            id: r.id.clone(),
+            reason,
+        })?;
         let values: Vec<&dyn rusqlite::ToSql> = [
             &r.id as &dyn rusqlite::ToSql,
             &r.version_id,
             &last_updated,
             &synced_at,
-            &r.raw,
+            &raw,
         ]
         .into_iter()
         .chain(cols.iter().map(|(_, v)| v as &dyn rusqlite::ToSql))
@@ -413,23 +418,36 @@ impl Store {
     /// One cached resource, by kind and upstream id.
     pub fn resource(&self, kind: ResourceKind, id: &str) -> Result<Option<StoredResource>> {
         let sql = format!(
-            "SELECT id, version_id, last_updated, synced_at, raw FROM {} WHERE {}",
+            "SELECT version_id, last_updated, synced_at, raw FROM {} WHERE {}",
             table(kind),
             key_clause(kind)
         );
-        Ok(self
+        let row = self
             .conn
             .prepare_cached(&sql)?
             .query_row(params![id, kind.as_str()], |r| {
-                Ok(StoredResource {
-                    id: r.get(0)?,
-                    version_id: r.get(1)?,
-                    last_updated: parse_ts(&r.get::<_, String>(2)?).unwrap_or_default(),
-                    synced_at: parse_ts(&r.get::<_, String>(3)?).unwrap_or_default(),
-                    raw: r.get(4)?,
-                })
+                // Text in rows written before schema 7, compressed since.
+                let raw = match r.get_ref(3)? {
+                    ValueRef::Text(json) => Ok(String::from_utf8_lossy(json).into_owned()),
+                    ValueRef::Blob(stored) => decompress(kind, stored),
+                    other => Err(format!("it is {:?}, not JSON", other.data_type())),
+                };
+                let (version_id, last_updated, synced_at): (String, String, String) =
+                    (r.get(0)?, r.get(1)?, r.get(2)?);
+                Ok(raw.map(|raw| StoredResource {
+                    id: id.to_string(),
+                    version_id,
+                    last_updated: parse_ts(&last_updated).unwrap_or_default(),
+                    synced_at: parse_ts(&synced_at).unwrap_or_default(),
+                    raw,
+                }))
             })
-            .optional()?)
+            .optional()?;
+        row.transpose().map_err(|reason| StoreError::Unreadable {
+            kind,
+            id: id.to_string(),
+            reason,
+        })
     }
 
     pub fn count(&self, kind: ResourceKind) -> Result<u64> {
@@ -682,6 +700,72 @@ mod tests {
                 "{kind}: {plan:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_raw_json_is_stored_compressed_and_text_from_before_schema_7_still_reads() {
+        let (_dir, store, practice) = cached_sample_practice();
+        let kinds: std::collections::BTreeMap<ResourceKind, &CachedResource> =
+            practice.iter().map(|r| (r.kind, r)).collect();
+        for (kind, r) in kinds {
+            let select = format!(
+                "SELECT typeof(raw), length(raw) FROM {} WHERE {}",
+                table(kind),
+                key_clause(kind)
+            );
+            let (stored_as, stored_bytes): (String, i64) = store
+                .conn
+                .query_row(&select, params![r.id, kind.as_str()], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .unwrap();
+            assert_eq!(stored_as, "blob", "{kind}");
+            assert!(stored_bytes < r.raw.len() as i64, "{kind}: {stored_bytes} bytes");
+            // As an older Lifeboat wrote it: the JSON as text.
+            store
+                .conn
+                .execute(
+                    &format!(
+                        "UPDATE {} SET raw = ?3 WHERE {}",
+                        table(kind),
+                        key_clause(kind)
+                    ),
+                    params![r.id, kind.as_str(), r.raw],
+                )
+                .unwrap();
+            assert_eq!(store.resource(kind, &r.id).unwrap().unwrap().raw, r.raw);
+        }
+    }
+
+    #[test]
+    fn a_damaged_stored_resource_is_an_error_naming_it_not_an_empty_record() {
+        let (_dir, store, practice) = cached_sample_practice();
+        let patient = practice
+            .iter()
+            .find(|r| r.kind == ResourceKind::Patient)
+            .unwrap();
+        store
+            .conn
+            .execute(
+                "UPDATE patient SET raw = substr(raw, 1, length(raw) - 9) WHERE id = ?1",
+                [&patient.id],
+            )
+            .unwrap();
+        let err = store
+            .resource(ResourceKind::Patient, &patient.id)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "the cached Patient {} cannot be read back",
+                patient.id
+            )),
+            "{err}"
+        );
+        let Indexed::Patient(p) = &patient.indexed else {
+            unreachable!()
+        };
+        assert!(!err.contains(&p.family), "{err}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 mod accounts;
 mod audit;
 mod cache;
+mod compressed;
 mod deferred;
 pub mod hex;
 mod import;
@@ -21,6 +22,7 @@ mod worklist;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use lifeboat_model::ResourceKind;
 use rusqlite::{Connection, OpenFlags};
 
 pub use accounts::StoredAccount;
@@ -117,6 +119,18 @@ pub enum StoreError {
         "the cache file was written by a newer Lifeboat (schema {found}; this version knows up to {known}); update Lifeboat, the file has not been changed"
     )]
     SchemaTooNew { found: i64, known: i64 },
+    #[error("the cached {kind} {id} cannot be read back: {reason}")]
+    Unreadable {
+        kind: ResourceKind,
+        id: String,
+        reason: String,
+    },
+    #[error("the {kind} {id} cannot be cached: {reason}")]
+    Unstorable {
+        kind: ResourceKind,
+        id: String,
+        reason: String,
+    },
     #[error("cache database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
 }

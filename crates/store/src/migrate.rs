@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0004_downtime_pack.sql"),
     include_str!("../../../migrations/0005_patient_names_by_code.sql"),
     include_str!("../../../migrations/0006_deferred_indexes.sql"),
+    include_str!("../../../migrations/0007_compressed_raw.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -1,0 +1,7 @@
+-- Lifeboat cache, schema 7: a cached resource's raw JSON is stored compressed.
+--
+-- The `raw` column of every cached resource's table now holds a BLOB: the JSON compressed
+-- against a dictionary of its type (crates/store/src/compressed.rs), read back byte for
+-- byte. Rows written before this schema keep their text until the upstream next changes
+-- them; both are read. No table changes: this version only stops an older Lifeboat, which
+-- would not know what the BLOBs are, from opening a cache that has them.
