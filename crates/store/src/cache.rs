@@ -720,7 +720,10 @@ mod tests {
                 })
                 .unwrap();
             assert_eq!(stored_as, "blob", "{kind}");
-            assert!(stored_bytes < r.raw.len() as i64, "{kind}: {stored_bytes} bytes");
+            assert!(
+                stored_bytes < r.raw.len() as i64,
+                "{kind}: {stored_bytes} bytes"
+            );
             // As an older Lifeboat wrote it: the JSON as text.
             store
                 .conn
