@@ -142,6 +142,19 @@ mod tests {
     }
 
     #[test]
+    fn json_larger_than_any_resource_is_refused_not_truncated() {
+        let huge = "x".repeat(LARGEST + 1);
+        let err = compress(ResourceKind::Patient, &huge).unwrap_err();
+        assert_eq!(
+            err,
+            format!("{} bytes of JSON is too large to cache", LARGEST + 1)
+        );
+        let largest = &huge[..LARGEST];
+        let stored = compress(ResourceKind::Patient, largest).unwrap();
+        assert_eq!(decompress(ResourceKind::Patient, &stored).unwrap(), largest);
+    }
+
+    #[test]
     fn a_damaged_value_is_refused_with_what_is_wrong_and_none_of_its_content() {
         let json = r#"{"resourceType":"Patient","id":"p1","name":[{"family":"Smith"}]}"#;
         let good = compress(ResourceKind::Patient, json).unwrap();
