@@ -428,7 +428,9 @@ impl Store {
             .query_row(params![id, kind.as_str()], |r| {
                 // Text in rows written before schema 7, compressed since.
                 let raw = match r.get_ref(3)? {
-                    ValueRef::Text(json) => Ok(String::from_utf8_lossy(json).into_owned()),
+                    ValueRef::Text(json) => std::str::from_utf8(json)
+                        .map(str::to_owned)
+                        .map_err(|_| "it is not UTF-8 text".to_string()),
                     ValueRef::Blob(stored) => decompress(kind, stored),
                     other => Err(format!("it is {:?}, not JSON", other.data_type())),
                 };
