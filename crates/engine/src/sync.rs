@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use lifeboat_model::{CachedResource, Clock, ResourceKind};
-use lifeboat_store::{CacheKey, CacheTx, Store, StoreError, SyncState};
+use lifeboat_store::{CacheKey, CacheTx, CompressedJson, Store, StoreError, SyncState};
 use lifeboat_upstream::{SearchPage, Upstream, UpstreamError};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -945,10 +945,10 @@ fn resource_id(raw: &str) -> Option<String> {
     serde_json::from_str::<IdOnly>(raw).ok()?.id
 }
 
-/// One resource of a page, parsed and validated (off the writer thread, so parsing the
-/// next page overlaps with writing this one).
+/// One resource of a page, parsed, validated and its raw JSON compressed (off the writer
+/// thread, so this work on the next page overlaps with writing this one).
 enum Arrived {
-    Valid(Box<CachedResource>),
+    Valid(Box<(CachedResource, CompressedJson)>),
     Refused { id: String, reason: String },
 }
 
@@ -963,7 +963,10 @@ fn parse_page(kind: ResourceKind, resources: Vec<Box<RawValue>>) -> Vec<Arrived>
             };
             // The page's own text becomes the resource's, uncopied.
             match CachedResource::from_owned_json(Box::<str>::from(raw).into()) {
-                Ok(r) if r.kind == kind => Arrived::Valid(Box::new(r)),
+                Ok(r) if r.kind == kind => match CompressedJson::of(&r) {
+                    Ok(compressed) => Arrived::Valid(Box::new((r, compressed))),
+                    Err(e) => refused(&r.raw, e.to_string()),
+                },
                 Ok(r) => refused(&r.raw, format!("a {} arrived in a {kind} search", r.kind)),
                 Err((e, raw)) => refused(&raw, e.to_string()),
             }
@@ -982,7 +985,7 @@ fn advance(state: &mut SyncState, page: &[Arrived]) -> (u64, u64) {
     let max_seen = page
         .iter()
         .filter_map(|a| match a {
-            Arrived::Valid(r) => Some(r.last_updated),
+            Arrived::Valid(r) => Some(r.0.last_updated),
             Arrived::Refused { .. } => None,
         })
         .max()
@@ -1019,7 +1022,8 @@ fn write_page(
     for arrived in page {
         match arrived {
             Arrived::Valid(r) => {
-                tx.upsert_resource(&r, now)?;
+                let (r, compressed) = *r;
+                tx.upsert_compressed(&r, &compressed, now)?;
                 if had_rejections {
                     tx.clear_rejection(kind, &r.id)?;
                 }
@@ -1081,5 +1085,30 @@ mod tests {
             assert_eq!(complete, commit);
             assert_eq!(fetched_to, commit.then(|| window.1.clone()));
         }
+    }
+
+    /// A resource too large to cache is refused and reported like a malformed one, and the
+    /// rest of its page is kept.
+    #[test]
+    fn a_resource_too_large_to_cache_is_refused_and_the_rest_of_its_page_kept() {
+        let location = |id: &str, note: &str| {
+            let json = serde_json::json!({
+                "resourceType": "Location", "id": id,
+                "meta": {"versionId": "1", "lastUpdated": "2024-07-01T08:00:00.000Z"},
+                "name": "Main surgery", "description": note
+            });
+            RawValue::from_string(json.to_string()).unwrap()
+        };
+        let page = vec![
+            location("small", "ground floor"),
+            location("huge", &"x".repeat(64 << 20)),
+        ];
+        let arrived = parse_page(ResourceKind::Location, page);
+        assert!(matches!(&arrived[0], Arrived::Valid(r) if r.0.id == "small"));
+        let Arrived::Refused { id, reason } = &arrived[1] else {
+            panic!("the huge one was accepted")
+        };
+        assert_eq!(id, "huge");
+        assert!(reason.contains("too large to cache"), "{reason}");
     }
 }

@@ -9,7 +9,7 @@ use lifeboat_model::names::fold_name;
 use rusqlite::types::{ToSqlOutput, Value as Sql, ValueRef};
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use crate::compressed::{compress, decompress};
+use crate::compressed::{CompressedJson, decompress};
 use crate::{Result, Store, StoreError, parse_ts, ts};
 
 /// Where each kind lives. Clinical entries share one table, keyed by (kind, id).
@@ -217,6 +217,16 @@ impl<'a> CacheTx<'a> {
 
     /// Inserts or replaces a resource (matched by kind and upstream id).
     pub fn upsert_resource(&self, r: &CachedResource, synced_at: DateTime<Utc>) -> Result<()> {
+        self.upsert_compressed(r, &CompressedJson::of(r)?, synced_at)
+    }
+
+    /// `upsert_resource`, with `r`'s raw JSON already compressed (`CompressedJson::of(r)`).
+    pub fn upsert_compressed(
+        &self,
+        r: &CachedResource,
+        raw: &CompressedJson,
+        synced_at: DateTime<Utc>,
+    ) -> Result<()> {
         let cols = indexed_columns(r.kind, &r.indexed);
         let sql = UPSERT_SQL.with(|cache| {
             cache
@@ -226,17 +236,12 @@ impl<'a> CacheTx<'a> {
                 .clone()
         });
         let (last_updated, synced_at) = (ts(r.last_updated), ts(synced_at));
-        let raw = compress(r.kind, &r.raw).map_err(|reason| StoreError::Unstorable {
-            kind: r.kind,
-            id: r.id.clone(),
-            reason,
-        })?;
         let values: Vec<&dyn rusqlite::ToSql> = [
             &r.id as &dyn rusqlite::ToSql,
             &r.version_id,
             &last_updated,
             &synced_at,
-            &raw,
+            &raw.0,
         ]
         .into_iter()
         .chain(cols.iter().map(|(_, v)| v as &dyn rusqlite::ToSql))

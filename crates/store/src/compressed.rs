@@ -16,8 +16,10 @@
 //! format byte, the old one still read. Rows written before schema 7 hold their JSON as
 //! text, read as it is.
 
-use lifeboat_model::ResourceKind;
+use lifeboat_model::{CachedResource, ResourceKind};
 use lz4_flex::block;
+
+use crate::StoreError;
 
 /// The first byte of every compressed value: LZ4 block, dictionaries of schema 7.
 const FORMAT: u8 = 1;
@@ -50,8 +52,26 @@ fn dictionary(kind: ResourceKind) -> &'static [u8] {
     }
 }
 
+/// A resource's raw JSON compressed, ready to be stored (`CacheTx::upsert_compressed`).
+/// Made before the write, e.g. while the next page downloads, so the cache's single writer
+/// does not also compress.
+pub struct CompressedJson(pub(crate) Vec<u8>);
+
+impl CompressedJson {
+    /// `r`'s raw JSON compressed; refused only if it is larger than any resource can be.
+    pub fn of(r: &CachedResource) -> Result<Self, StoreError> {
+        compress(r.kind, &r.raw)
+            .map(Self)
+            .map_err(|reason| StoreError::Unstorable {
+                kind: r.kind,
+                id: r.id.clone(),
+                reason,
+            })
+    }
+}
+
 /// `json` compressed, as the cache stores it. Refuses only JSON longer than `LARGEST`.
-pub(crate) fn compress(kind: ResourceKind, json: &str) -> Result<Vec<u8>, String> {
+fn compress(kind: ResourceKind, json: &str) -> Result<Vec<u8>, String> {
     let input = json.as_bytes();
     let length = u32::try_from(input.len())
         .ok()

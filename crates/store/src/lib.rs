@@ -31,6 +31,7 @@ pub use audit::{
     GENESIS_HASH, HeadCheck, TamperKind, search_shape,
 };
 pub use cache::{CacheTx, ModeChange, StoredResource, SyncState};
+pub use compressed::CompressedJson;
 pub use import::{ImportError, ImportReport};
 pub use journal::{JournalEntry, JournalKind, JournalState, NewJournalEntry};
 pub use migrate::SCHEMA_VERSION;
