@@ -9,7 +9,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use lifeboat_model::{CachedResource, ResourceKind};
 
-use crate::{Store, StoreError};
+use crate::{CompressedJson, Store, StoreError};
 
 /// Written in batches so a 100k-patient practice does not sit in one huge transaction.
 const BATCH: usize = 5_000;
@@ -90,7 +90,14 @@ fn import_dir(
                 continue;
             }
             match CachedResource::from_json(&line) {
-                Ok(r) if r.kind == kind => batch.push(r),
+                Ok(r) if r.kind == kind => match CompressedJson::of(&r) {
+                    Ok(raw) => batch.push((r, raw)),
+                    Err(e) => {
+                        report
+                            .refused
+                            .push(format!("{}:{}: {e}", path.display(), line_no + 1))
+                    }
+                },
                 Ok(r) => report.refused.push(format!(
                     "{}:{}: a {} in the {kind} file",
                     path.display(),
@@ -113,15 +120,60 @@ fn import_dir(
 
 fn write_batch(
     store: &mut Store,
-    batch: &mut Vec<CachedResource>,
+    batch: &mut Vec<(CachedResource, CompressedJson)>,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     let tx = store.transaction()?;
-    for r in batch.iter() {
-        tx.upsert_resource(r, now)?;
+    for (r, raw) in batch.iter() {
+        tx.upsert_compressed(r, raw, now)?;
     }
     tx.commit()?;
     let n = batch.len() as u64;
     batch.clear();
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::open_temp;
+    use lifeboat_model::ResourceKind;
+
+    #[test]
+    fn a_resource_too_large_to_cache_is_refused_and_the_rest_of_its_file_imported() {
+        let (dir, mut store) = open_temp();
+        let files = dir.path().join("practice");
+        std::fs::create_dir(&files).unwrap();
+        let location = |id: &str, note: &str| {
+            serde_json::json!({
+                "resourceType": "Location", "id": id,
+                "meta": {"versionId": "1", "lastUpdated": "2024-07-01T08:00:00.000Z"},
+                "name": "Main surgery", "description": note
+            })
+            .to_string()
+        };
+        let lines = [
+            location("first", "ground floor"),
+            location("huge", &"x".repeat(64 << 20)),
+            location("last", "first floor"),
+        ];
+        std::fs::write(files.join("Location.ndjson"), lines.join("\n")).unwrap();
+        let report = store
+            .import_ndjson_dir(&files, "2024-07-19T08:00:00Z".parse().unwrap())
+            .unwrap();
+        assert_eq!(report.counts, vec![(ResourceKind::Location, 2)]);
+        assert_eq!(report.refused.len(), 1, "{:?}", report.refused);
+        let expected = format!(
+            "Location.ndjson:2: the Location huge cannot be cached: {} bytes of JSON is too large to cache",
+            lines[1].len()
+        );
+        assert!(
+            report.refused[0].ends_with(&expected),
+            "{}",
+            report.refused[0]
+        );
+        assert_eq!(
+            store.ids(ResourceKind::Location).unwrap(),
+            ["first", "last"]
+        );
+    }
 }
