@@ -75,7 +75,7 @@ pub struct SyncSettings {
     pub days_ahead: i64,
     /// Patients booked within this many days get their summaries fetched first.
     pub priority_days: i64,
-    /// Pages arriving within this long of each other's transaction share it, up to ten
+    /// Pages arriving within this long of each other's transaction share it, up to five
     /// times as long in a large cache (see `writer`): at most that much work is fetched
     /// again after a crash.
     pub commit_every: std::time::Duration,
@@ -88,7 +88,7 @@ impl Default for SyncSettings {
             days_back: 14,
             days_ahead: 42,
             priority_days: 3,
-            commit_every: std::time::Duration::from_millis(100),
+            commit_every: std::time::Duration::from_millis(200),
         }
     }
 }

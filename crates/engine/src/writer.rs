@@ -277,9 +277,9 @@ fn checkpointer(store: Store) -> (Copier, std::thread::JoinHandle<()>) {
 /// (schema 7) a practice's file is about 0.6 times what it was, and this was halved with it:
 /// a 100,000-patient first sync then wrote 1,366 MiB instead of 1,767 MiB.
 const STRETCH_PER: u64 = 32 << 20;
-/// At most this many times `group_for`: what a crash may lose, and how long progress may
-/// wait for a commit to report.
-const MAX_STRETCH: u64 = 10;
+/// At most this many times `group_for` (a second at the sync's 200 ms): what a crash may
+/// lose, and how long progress may wait for a commit to report.
+const MAX_STRETCH: u64 = 5;
 
 /// How long a group stays open in a cache file of `cache_bytes`: `group_for` for each
 /// `STRETCH_PER` of it, at least once and at most `MAX_STRETCH` times. Upstream ids are
@@ -547,8 +547,8 @@ mod tests {
         assert_eq!(group_length(0, every), every);
         assert_eq!(group_length(mib(50), every), every);
         assert_eq!(group_length(mib(64), every), 2 * every);
-        assert_eq!(group_length(mib(200), every), 6 * every);
-        assert_eq!(group_length(mib(400), every), 10 * every);
-        assert_eq!(group_length(mib(100_000), every), 10 * every);
+        assert_eq!(group_length(mib(100), every), 3 * every);
+        assert_eq!(group_length(mib(200), every), 5 * every);
+        assert_eq!(group_length(mib(100_000), every), 5 * every);
     }
 }
