@@ -201,8 +201,8 @@ async fn a_sync_dropped_mid_run_resumes_to_the_same_cache() {
         .unwrap();
     let expected = reference.dump();
 
-    // After so many pages; and (`None`) as the slots' first pass lands, a windowed pass
-    // complete with the patients' records still to come.
+    // After so many pages; and (`None`) as the slots' first pass lands: a windowed pass
+    // complete, most often with other types' records still to come.
     let mut windows_checked = 0;
     for stop in [Some(1usize), Some(4), Some(9), Some(23), Some(57), None] {
         let at = stop.map_or_else(
@@ -228,8 +228,14 @@ async fn a_sync_dropped_mid_run_resumes_to_the_same_cache() {
             }
         }
         let _ = task.await;
-        let partial = cache.dump();
-        assert!(partial.len() < expected.len(), "stopped part-way at {at}");
+        // A stop after so many pages comes part-way; the slots' pass may be the last to
+        // land (the stop then finds the rest already written).
+        if stop.is_some() {
+            assert!(
+                cache.dump().len() < expected.len(),
+                "stopped part-way at {at}"
+            );
+        }
         // A pass of slots or appointments completed before the stop has recorded how far
         // ahead it fetched (in the same commit): a resume on a later day fetches the days
         // that have come into the window since.
