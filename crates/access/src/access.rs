@@ -167,7 +167,7 @@ impl Access {
         let mut tmp_name = self.cache.file_name().unwrap_or_default().to_os_string();
         tmp_name.push(".setting-up");
         let tmp = self.cache.with_file_name(tmp_name);
-        for leftover in sqlite_files(&tmp) {
+        for leftover in lifeboat_store::cache_files(&tmp) {
             // Only an interrupted setup makes this file: it holds one account, no patients.
             if let Err(e) = std::fs::remove_file(&leftover)
                 && e.kind() != std::io::ErrorKind::NotFound
@@ -204,9 +204,9 @@ impl Access {
             });
         }
         slots.save(&self.keys)?;
-        for (from, to) in sqlite_files(&tmp)
+        for (from, to) in lifeboat_store::cache_files(&tmp)
             .into_iter()
-            .zip(sqlite_files(&self.cache))
+            .zip(lifeboat_store::cache_files(&self.cache))
         {
             if from.exists() {
                 std::fs::rename(&from, &to).map_err(AccessError::io(&to))?;
@@ -689,16 +689,6 @@ impl Access {
         self.advance_recorded_head(&store)?;
         Ok(records)
     }
-}
-
-/// The database file and the WAL and shared-memory files SQLite keeps beside it.
-fn sqlite_files(db: &Path) -> [PathBuf; 3] {
-    let with = |suffix: &str| {
-        let mut name = db.file_name().unwrap_or_default().to_os_string();
-        name.push(suffix);
-        db.with_file_name(name)
-    };
-    [db.to_path_buf(), with("-wal"), with("-shm")]
 }
 
 fn restrict_to_owner(path: &Path) -> Result<()> {

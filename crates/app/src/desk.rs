@@ -249,14 +249,6 @@ fn drill_path(cache: &Path) -> PathBuf {
     cache.with_file_name(name)
 }
 
-fn remove_cache_files(path: &Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let mut p = path.as_os_str().to_os_string();
-        p.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(p));
-    }
-}
-
 impl Desk {
     pub fn open(config: Config, clock: Arc<dyn Clock>) -> Self {
         Self::with_access_settings(config, clock, AccessSettings::default())
@@ -1389,7 +1381,7 @@ impl Desk {
         let session = state.session.as_mut().ok_or_else(not_logged_in)?;
         session.require(Operation::StartDrill, now)?;
         let copy = drill_path(&self.config.cache);
-        remove_cache_files(&copy);
+        lifeboat_store::remove_cache_files(&copy);
         let mut real = Store::open(&self.config.cache, session.cache_key())?;
         real.copy_to(&copy)?;
         real.append_audit(&session.audit_entry(now, AuditAction::DrillStarted))?;
@@ -1443,7 +1435,7 @@ impl Desk {
                 .audit_entry(now, AuditAction::DrillEnded)
                 .detail(format!("{} practice changes discarded", journal.len())),
         )?;
-        remove_cache_files(&copy);
+        lifeboat_store::remove_cache_files(&copy);
         state.drill = None;
         drop(state);
         self.publish_status();

@@ -151,6 +151,23 @@ pub enum Durability {
     Deferred,
 }
 
+/// The cache file and the log and shared-memory files SQLite keeps beside it.
+pub fn cache_files(db: &Path) -> [PathBuf; 3] {
+    let with = |suffix: &str| {
+        let mut name = db.file_name().unwrap_or_default().to_os_string();
+        name.push(suffix);
+        db.with_file_name(name)
+    };
+    [db.to_path_buf(), with("-wal"), with("-shm")]
+}
+
+/// Removes a cache file and the files SQLite keeps beside it, those that are there.
+pub fn remove_cache_files(db: &Path) {
+    for file in cache_files(db) {
+        let _ = std::fs::remove_file(file);
+    }
+}
+
 /// An open cache file. One connection; open another `Store` on the same file for another
 /// thread (WAL lets readers carry on while a sync writes).
 pub struct Store {

@@ -176,15 +176,6 @@ impl CacheThreadsCpu {
     }
 }
 
-/// Removes a cache file and the log and index SQLite keeps beside it, if they are there.
-fn remove_cache(db: &std::path::Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let mut path = db.as_os_str().to_owned();
-        path.push(suffix);
-        let _ = std::fs::remove_file(path);
-    }
-}
-
 /// The ids of this process's threads.
 fn thread_ids() -> Vec<String> {
     std::fs::read_dir("/proc/self/task")
@@ -300,7 +291,7 @@ pub fn run(
         for round in 0..ROUNDS {
             // Every round starts on the same machine: the last round's cache goes first, or
             // each would write into memory the ones before it had not given back.
-            remove_cache(&round.checked_sub(1).map_or_else(|| warm_up.clone(), db_of));
+            lifeboat_store::remove_cache_files(&round.checked_sub(1).map_or_else(|| warm_up.clone(), db_of));
             up.reset_stats().await?;
             let db = db_of(round);
             let (server, ours, cache) = (Used::start(&up), Used::ours(), CacheThreadsCpu::start());
