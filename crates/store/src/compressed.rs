@@ -184,13 +184,14 @@ mod tests {
         too_long[1..HEADER].copy_from_slice(&u32::MAX.to_le_bytes());
         let mut wrong_length = good.clone();
         wrong_length[1..HEADER].copy_from_slice(&((json.len() + 3) as u32).to_le_bytes());
+        let holds_fewer = format!("holds {} bytes, not {}", json.len(), json.len() + 3);
         let cut = &good[..good.len() - 4];
         for (damaged, says) in [
             (&[][..], "empty"),
             (&unknown[..], "format 9"),
             (&good[..3], "ends before its length"),
             (&too_long[..], "more than any resource"),
-            (&wrong_length[..], "not"),
+            (&wrong_length[..], holds_fewer.as_str()),
             (cut, "decompress"),
         ] {
             let err = decompress(ResourceKind::Patient, damaged).unwrap_err();
