@@ -6,10 +6,10 @@ use chrono::{DateTime, Utc};
 use lifeboat_model::ResourceKind;
 use lifeboat_model::fhir::{CachedResource, Indexed};
 use lifeboat_model::names::fold_name;
-use rusqlite::types::{ToSqlOutput, Value as Sql, ValueRef};
+use rusqlite::types::{ToSqlOutput, Value as Sql};
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use crate::compressed::{CompressedJson, decompress};
+use crate::compressed::{CompressedJson, stored_json};
 use crate::{Result, Store, StoreError, parse_ts, ts};
 
 /// Where each kind lives. Clinical entries share one table, keyed by (kind, id).
@@ -431,14 +431,7 @@ impl Store {
             .conn
             .prepare_cached(&sql)?
             .query_row(params![id, kind.as_str()], |r| {
-                // Text in rows written before schema 7, compressed since.
-                let raw = match r.get_ref(3)? {
-                    ValueRef::Text(json) => std::str::from_utf8(json)
-                        .map(str::to_owned)
-                        .map_err(|_| "it is not UTF-8 text".to_string()),
-                    ValueRef::Blob(stored) => decompress(kind, stored),
-                    other => Err(format!("it is {:?}, not JSON", other.data_type())),
-                };
+                let raw = stored_json(kind, r.get_ref(3)?);
                 let (version_id, last_updated, synced_at): (String, String, String) =
                     (r.get(0)?, r.get(1)?, r.get(2)?);
                 Ok(raw.map(|raw| StoredResource {

@@ -18,6 +18,7 @@
 
 use lifeboat_model::{CachedResource, ResourceKind};
 use lz4_flex::block;
+use rusqlite::types::ValueRef;
 
 use crate::StoreError;
 
@@ -86,9 +87,19 @@ fn compress(kind: ResourceKind, json: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// The JSON `compress` was given. A damaged or unknown value is an error saying what is
-/// wrong with it (never its content).
-pub(crate) fn decompress(kind: ResourceKind, stored: &[u8]) -> Result<String, String> {
+/// The JSON a `raw` column holds: text in rows written before schema 7, compressed since.
+/// A damaged or unknown value is an error saying what is wrong with it (never its content).
+pub(crate) fn stored_json(kind: ResourceKind, stored: ValueRef<'_>) -> Result<String, String> {
+    let bytes = match stored {
+        ValueRef::Text(json) => json.to_vec(),
+        ValueRef::Blob(compressed) => decompress(kind, compressed)?,
+        other => return Err(format!("it is {:?}, not JSON", other.data_type())),
+    };
+    String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string())
+}
+
+/// The bytes `compress` was given.
+fn decompress(kind: ResourceKind, stored: &[u8]) -> Result<Vec<u8>, String> {
     let (&format, rest) = stored.split_first().ok_or("it is empty")?;
     if format != FORMAT {
         return Err(format!(
@@ -107,12 +118,17 @@ pub(crate) fn decompress(kind: ResourceKind, stored: &[u8]) -> Result<String, St
     if json.len() != length {
         return Err(format!("it holds {} bytes, not {length}", json.len()));
     }
-    String::from_utf8(json).map_err(|_| "it is not UTF-8 text".to_string())
+    Ok(json)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A compressed value read back as a cached row's is.
+    fn read(kind: ResourceKind, stored: &[u8]) -> Result<String, String> {
+        stored_json(kind, ValueRef::Blob(stored))
+    }
 
     /// Every resource of a generated practice, as JSON.
     fn practice_resources() -> Vec<(ResourceKind, String)> {
@@ -132,7 +148,7 @@ mod tests {
         let (mut json_bytes, mut stored_bytes) = (0, 0);
         for (kind, json) in &resources {
             let stored = compress(*kind, json).unwrap();
-            assert_eq!(decompress(*kind, &stored).unwrap(), *json, "{kind}");
+            assert_eq!(read(*kind, &stored).unwrap(), *json, "{kind}");
             json_bytes += json.len();
             stored_bytes += stored.len();
         }
@@ -153,10 +169,7 @@ mod tests {
             &"x".repeat(100_000),
         ] {
             for kind in ResourceKind::ALL {
-                assert_eq!(
-                    decompress(kind, &compress(kind, json).unwrap()).unwrap(),
-                    json
-                );
+                assert_eq!(read(kind, &compress(kind, json).unwrap()).unwrap(), json);
             }
         }
     }
@@ -171,7 +184,7 @@ mod tests {
         );
         let largest = &huge[..LARGEST];
         let stored = compress(ResourceKind::Patient, largest).unwrap();
-        assert_eq!(decompress(ResourceKind::Patient, &stored).unwrap(), largest);
+        assert_eq!(read(ResourceKind::Patient, &stored).unwrap(), largest);
     }
 
     #[test]
@@ -194,15 +207,12 @@ mod tests {
             (&wrong_length[..], holds_fewer.as_str()),
             (cut, "decompress"),
         ] {
-            let err = decompress(ResourceKind::Patient, damaged).unwrap_err();
+            let err = read(ResourceKind::Patient, damaged).unwrap_err();
             assert!(err.contains(says), "{err}");
             assert!(!err.contains("Smith"), "{err}");
         }
         // Read with another type's dictionary, the same bytes are not the same JSON.
-        assert_ne!(
-            decompress(ResourceKind::Slot, &good).ok().as_deref(),
-            Some(json)
-        );
+        assert_ne!(read(ResourceKind::Slot, &good).ok().as_deref(), Some(json));
     }
 
     /// What is already stored can only be read with exactly these dictionaries.
