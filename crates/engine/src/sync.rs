@@ -1019,11 +1019,12 @@ fn write_page(
 ) -> Result<(), StoreError> {
     // A resource refused before that now arrives well-formed is no longer a rejection.
     let had_rejections = tx.has_rejections(kind)?;
+    let mut upserts = tx.upserts(now);
     for arrived in page {
         match arrived {
             Arrived::Valid(r) => {
                 let (r, compressed) = *r;
-                tx.upsert_compressed(&r, &compressed, now)?;
+                upserts.upsert(&r, &compressed)?;
                 if had_rejections {
                     tx.clear_rejection(kind, &r.id)?;
                 }

@@ -139,13 +139,8 @@ fn indexed_columns(kind: ResourceKind, ix: &Indexed) -> Vec<(&'static str, Colum
     }
 }
 
-thread_local! {
-    /// The upsert statement per kind, built once (its columns depend on the kind only).
-    static UPSERT_SQL: std::cell::RefCell<std::collections::HashMap<ResourceKind, std::rc::Rc<str>>> =
-        std::cell::RefCell::default();
-}
-
-fn upsert_sql(kind: ResourceKind, cols: &[(&'static str, Column<'_>)]) -> std::rc::Rc<str> {
+/// The upsert statement of a kind (its columns depend on the kind only).
+fn upsert_sql(kind: ResourceKind, cols: &[(&'static str, Column<'_>)]) -> String {
     let names: Vec<&str> = ["id", "version_id", "last_updated", "synced_at", "raw"]
         .into_iter()
         .chain(cols.iter().map(|(n, _)| *n))
@@ -166,7 +161,6 @@ fn upsert_sql(kind: ResourceKind, cols: &[(&'static str, Column<'_>)]) -> std::r
         table(kind),
         names.join(", "),
     )
-    .into()
 }
 
 /// A cached resource as read back.
@@ -205,6 +199,60 @@ pub struct ModeChange {
     pub actor: String,
 }
 
+/// Resources written one after another in one transaction (`CacheTx::upserts`), each
+/// inserted or replaced (matched by kind and upstream id). Consecutive resources of a kind
+/// share one prepared statement, and all of them one `synced_at`: a sync writes tens of
+/// thousands of rows, and looking the statement up by its text and formatting the same
+/// time again for each row showed in its profile.
+pub struct Upserts<'t, 'a> {
+    cache: &'t CacheTx<'a>,
+    synced_at: String,
+    statement: Option<(ResourceKind, rusqlite::CachedStatement<'t>)>,
+}
+
+impl Upserts<'_, '_> {
+    /// Writes `r`, its raw JSON already compressed (`CompressedJson::of(r)`).
+    pub fn upsert(&mut self, r: &CachedResource, raw: &CompressedJson) -> Result<()> {
+        let cols = indexed_columns(r.kind, &r.indexed);
+        let statement = match &mut self.statement {
+            Some((kind, statement)) if *kind == r.kind => statement,
+            other => {
+                let sql = upsert_sql(r.kind, &cols);
+                &mut other
+                    .insert((r.kind, self.cache.tx.prepare_cached(&sql)?))
+                    .1
+            }
+        };
+        let last_updated = ts(r.last_updated);
+        let values: Vec<&dyn rusqlite::ToSql> = [
+            &r.id as &dyn rusqlite::ToSql,
+            &r.version_id,
+            &last_updated,
+            &self.synced_at,
+            &raw.0,
+        ]
+        .into_iter()
+        .chain(cols.iter().map(|(_, v)| v as &dyn rusqlite::ToSql))
+        .collect();
+        let before = self.cache.indexed_names(r.kind, &r.id)?;
+        statement.execute(values.as_slice())?;
+        if let Indexed::Patient(p) = &r.indexed {
+            let unchanged = before
+                .as_ref()
+                .is_some_and(|(_, family, given)| *family == p.family && *given == p.given);
+            if !unchanged {
+                // An updated row keeps its key; a new row's is the one just inserted.
+                let pk = before
+                    .as_ref()
+                    .map_or_else(|| self.cache.tx.last_insert_rowid(), |(pk, ..)| *pk);
+                let after = (pk, p.family.clone(), p.given.clone());
+                self.cache.reindex_names(before.as_ref(), Some(&after))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One write transaction on the cache. Dropped without `commit`, it changes nothing.
 pub struct CacheTx<'a> {
     pub(crate) tx: Transaction<'a>,
@@ -227,41 +275,16 @@ impl<'a> CacheTx<'a> {
         raw: &CompressedJson,
         synced_at: DateTime<Utc>,
     ) -> Result<()> {
-        let cols = indexed_columns(r.kind, &r.indexed);
-        let sql = UPSERT_SQL.with(|cache| {
-            cache
-                .borrow_mut()
-                .entry(r.kind)
-                .or_insert_with(|| upsert_sql(r.kind, &cols))
-                .clone()
-        });
-        let (last_updated, synced_at) = (ts(r.last_updated), ts(synced_at));
-        let values: Vec<&dyn rusqlite::ToSql> = [
-            &r.id as &dyn rusqlite::ToSql,
-            &r.version_id,
-            &last_updated,
-            &synced_at,
-            &raw.0,
-        ]
-        .into_iter()
-        .chain(cols.iter().map(|(_, v)| v as &dyn rusqlite::ToSql))
-        .collect();
-        let before = self.indexed_names(r.kind, &r.id)?;
-        self.tx.prepare_cached(&sql)?.execute(values.as_slice())?;
-        if let Indexed::Patient(p) = &r.indexed {
-            let unchanged = before
-                .as_ref()
-                .is_some_and(|(_, family, given)| *family == p.family && *given == p.given);
-            if !unchanged {
-                // An updated row keeps its key; a new row's is the one just inserted.
-                let pk = before
-                    .as_ref()
-                    .map_or_else(|| self.tx.last_insert_rowid(), |(pk, ..)| *pk);
-                let after = (pk, p.family.clone(), p.given.clone());
-                self.reindex_names(before.as_ref(), Some(&after))?;
-            }
+        self.upserts(synced_at).upsert(r, raw)
+    }
+
+    /// Writes many resources, all synced at `synced_at` (a page, a batch): see `Upserts`.
+    pub fn upserts(&self, synced_at: DateTime<Utc>) -> Upserts<'_, 'a> {
+        Upserts {
+            cache: self,
+            synced_at: ts(synced_at),
+            statement: None,
         }
-        Ok(())
     }
 
     /// Removes a resource the upstream no longer has. Returns whether it was cached.
@@ -792,6 +815,48 @@ mod tests {
             let expected = practice.iter().filter(|r| r.kind == kind).count() as u64;
             assert_eq!(store.count(kind).unwrap(), expected, "{kind}");
         }
+    }
+
+    #[test]
+    fn resources_of_every_kind_interleaved_through_one_upserts_land_once_each() {
+        let (_dir, mut store) = open_temp();
+        let practice = sample_practice();
+        // Kinds taking turns, so the statement changes at nearly every row; written twice
+        // (the second time a later sync), so the second pass replaces.
+        let mut interleaved: Vec<&CachedResource> = Vec::new();
+        for i in 0..practice.len() {
+            let at = if i % 2 == 0 {
+                i / 2
+            } else {
+                practice.len() - 1 - i / 2
+            };
+            interleaved.push(&practice[at]);
+        }
+        let later = now() + chrono::Duration::hours(1);
+        for synced_at in [now(), later] {
+            let tx = store.transaction().unwrap();
+            let mut upserts = tx.upserts(synced_at);
+            for r in &interleaved {
+                upserts.upsert(r, &CompressedJson::of(r).unwrap()).unwrap();
+            }
+            drop(upserts);
+            tx.commit().unwrap();
+        }
+        for r in &practice {
+            let got = store.resource(r.kind, &r.id).unwrap().expect("cached");
+            assert_eq!((got.raw.as_str(), got.synced_at), (r.raw.as_str(), later));
+        }
+        for kind in ResourceKind::ALL {
+            let expected = practice.iter().filter(|r| r.kind == kind).count() as u64;
+            assert_eq!(store.count(kind).unwrap(), expected, "{kind}");
+        }
+        // The name index holds exactly the names written.
+        store
+            .conn
+            .execute_batch(
+                "INSERT INTO patient_name_fts (patient_name_fts) VALUES ('integrity-check')",
+            )
+            .unwrap();
     }
 
     #[test]

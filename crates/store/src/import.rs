@@ -124,9 +124,11 @@ fn write_batch(
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     let tx = store.transaction()?;
+    let mut upserts = tx.upserts(now);
     for (r, raw) in batch.iter() {
-        tx.upsert_compressed(r, raw, now)?;
+        upserts.upsert(r, raw)?;
     }
+    drop(upserts);
     tx.commit()?;
     let n = batch.len() as u64;
     batch.clear();

@@ -30,7 +30,7 @@ pub use audit::{
     AuditAction, AuditEntry, AuditFilter, AuditProblem, AuditRecord, AuditVerification, ChainHead,
     GENESIS_HASH, HeadCheck, TamperKind, search_shape,
 };
-pub use cache::{CacheTx, ModeChange, StoredResource, SyncState};
+pub use cache::{CacheTx, ModeChange, StoredResource, SyncState, Upserts};
 pub use compressed::CompressedJson;
 pub use import::{ImportError, ImportReport};
 pub use journal::{JournalEntry, JournalKind, JournalState, NewJournalEntry};
