@@ -237,15 +237,16 @@ impl Upserts<'_, '_> {
         let before = self.cache.indexed_names(r.kind, &r.id)?;
         statement.execute(values.as_slice())?;
         if let Indexed::Patient(p) = &r.indexed {
-            let unchanged = before
-                .as_ref()
-                .is_some_and(|(_, family, given)| *family == p.family && *given == p.given);
+            let (family, given) = (fold_name(&p.family), fold_name(&p.given));
+            let unchanged = before.as_ref().is_some_and(|(_, was_family, was_given)| {
+                *was_family == family && *was_given == given
+            });
             if !unchanged {
                 // An updated row keeps its key; a new row's is the one just inserted.
                 let pk = before
                     .as_ref()
                     .map_or_else(|| self.cache.tx.last_insert_rowid(), |(pk, ..)| *pk);
-                let after = (pk, p.family.clone(), p.given.clone());
+                let after = (pk, family, given);
                 self.cache.reindex_names(before.as_ref(), Some(&after))?;
             }
         }
@@ -299,7 +300,8 @@ impl<'a> CacheTx<'a> {
         Ok(n > 0)
     }
 
-    /// A patient's row key and names as the name index holds them (other kinds: none).
+    /// A patient's row key and names as the name index holds them, folded as a search folds
+    /// what is typed (schema 8; other kinds: none).
     ///
     /// The name index (FTS5, external content) is kept here rather than by triggers: a
     /// trigger gives every patient write a savepoint of its own, and FTS5 writes its
@@ -311,7 +313,7 @@ impl<'a> CacheTx<'a> {
         }
         Ok(self
             .tx
-            .prepare_cached("SELECT pk, family, given FROM patient WHERE id = ?1")?
+            .prepare_cached("SELECT pk, family_norm, given_norm FROM patient WHERE id = ?1")?
             .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?)
     }
@@ -325,7 +327,7 @@ impl<'a> CacheTx<'a> {
         if let Some((pk, family, given)) = old {
             self.tx
                 .prepare_cached(
-                    "INSERT INTO patient_name_fts (patient_name_fts, rowid, family, given)
+                    "INSERT INTO patient_name_fts (patient_name_fts, rowid, family_norm, given_norm)
                      VALUES ('delete', ?1, ?2, ?3)",
                 )?
                 .execute(params![pk, family, given])?;
@@ -333,7 +335,7 @@ impl<'a> CacheTx<'a> {
         if let Some((pk, family, given)) = new {
             self.tx
                 .prepare_cached(
-                    "INSERT INTO patient_name_fts (rowid, family, given) VALUES (?1, ?2, ?3)",
+                    "INSERT INTO patient_name_fts (rowid, family_norm, given_norm) VALUES (?1, ?2, ?3)",
                 )?
                 .execute(params![pk, family, given])?;
         }

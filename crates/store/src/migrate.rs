@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0005_patient_names_by_code.sql"),
     include_str!("../../../migrations/0006_deferred_indexes.sql"),
     include_str!("../../../migrations/0007_compressed_raw.sql"),
+    include_str!("../../../migrations/0008_folded_name_index.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -74,11 +75,38 @@ mod tests {
 
     /// A cache file at schema 1 only, as an older Lifeboat left it.
     fn cache_at_schema_1(dir: &tempfile::TempDir) -> Connection {
+        cache_at_schema(dir, 1)
+    }
+
+    /// A cache file at `schema`, as an older Lifeboat left it.
+    fn cache_at_schema(dir: &tempfile::TempDir, schema: usize) -> Connection {
         let mut conn = Connection::open(dir.path().join("old.db")).unwrap();
         conn.execute_batch(&format!("PRAGMA key = {};", key().pragma_value()))
             .unwrap();
-        migrate_with(&mut conn, &MIGRATIONS[..1]).unwrap();
+        migrate_with(&mut conn, &MIGRATIONS[..schema]).unwrap();
         conn
+    }
+
+    #[test]
+    fn names_indexed_as_written_before_schema_8_are_found_folded_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = cache_at_schema(&dir, 7);
+        // As schema 7 kept a patient: the name index held the names as written.
+        conn.execute_batch(
+            "INSERT INTO patient (pk, id, version_id, last_updated, synced_at, raw, family, given,
+                                  family_norm, given_norm)
+             VALUES (1, 'p1', '1', '2024-07-01T08:00:00.000Z', '2024-07-01T08:00:00.000Z', '{}',
+                     'Wróblewski', 'Michał', 'wroblewski', 'michal');
+             INSERT INTO patient_name_fts (rowid, family, given) VALUES (1, 'Wróblewski', 'Michał');",
+        )
+        .unwrap();
+        drop(conn);
+        let store = Store::open(dir.path().join("old.db"), &key()).unwrap();
+        let today = chrono::NaiveDate::from_ymd_opt(2024, 7, 19).unwrap();
+        for typed in ["Michał", "michal", "Wróblewski Michał", "wrob mich"] {
+            let found = store.search_patients(typed, 10, today).unwrap();
+            assert_eq!(found.len(), 1, "{typed}");
+        }
     }
 
     fn version(conn: &Connection) -> i64 {

@@ -308,6 +308,37 @@ mod tests {
     }
 
     #[test]
+    fn names_with_letters_a_search_spells_out_are_found_by_either_spelling() {
+        let (_d, mut store) = practice();
+        let at = "2024-07-02T08:00:00Z".parse().unwrap();
+        let tx = store.transaction().unwrap();
+        for (id, n, family, given) in [
+            ("p20", "999000020", "Wróblewski", "Michał"),
+            ("p21", "999000021", "Yılmaz", "Hüseyin"),
+            ("p22", "999000022", "Sørensen", "Æbbe"),
+            ("p23", "999000023", "Straße", "Đorđe"),
+        ] {
+            tx.upsert_resource(&patient(id, &nhs(n), family, given, "1980-01-01"), at)
+                .unwrap();
+        }
+        tx.commit().unwrap();
+        for (typed, id) in [
+            ("Michał", "p20"),
+            ("michal", "p20"),
+            ("Wróblewski Michał", "p20"),
+            ("Yılmaz", "p21"),
+            ("yilmaz huseyin", "p21"),
+            ("Sørensen", "p22"),
+            ("sorensen aebbe", "p22"),
+            ("Æbbe", "p22"),
+            ("Straße", "p23"),
+            ("strasse dorde", "p23"),
+        ] {
+            assert_eq!(ids(&store, typed), [id], "{typed}");
+        }
+    }
+
+    #[test]
     fn a_renamed_or_removed_patient_is_found_by_the_names_they_have_now() {
         let (_d, mut store) = practice();
         let at = "2024-07-02T08:00:00Z".parse().unwrap();
