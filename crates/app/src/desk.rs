@@ -660,8 +660,13 @@ impl Desk {
             &lifeboat_store::AuditEntry::new(now, user, workstation, AuditAction::SyncRun)
                 .detail(detail),
         )?;
+        if result.is_ok() {
+            self.publish_status();
+        }
+        // The cache's data is all in and shown; the file's tidying finishes before the
+        // syncer goes (so never on an async thread).
+        syncer.tidied().await;
         let report = result?;
-        self.publish_status();
         let t = report.total();
         Ok(SyncSummary {
             fetched: t.fetched,

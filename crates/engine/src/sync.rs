@@ -30,7 +30,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::writer::{LOG_LIMIT, WriteError, Writer, WriterGone};
+use crate::writer::{LOG_LIMIT, Tidying, WriteError, Writer, WriterGone};
 
 /// The order types are fetched in: the day's appointment book first.
 const SYNC_ORDER: [ResourceKind; 14] = [
@@ -201,6 +201,9 @@ pub struct Syncer {
     key: CacheKey,
     clock: Arc<dyn Clock>,
     settings: SyncSettings,
+    /// The last run's tidying of the cache file (see `Syncer::tidied`); dropping the
+    /// syncer waits for it.
+    tidying: std::sync::Mutex<Option<Tidying>>,
 }
 
 /// The window slots and appointments are kept for.
@@ -228,6 +231,22 @@ impl Syncer {
             key,
             clock,
             settings,
+            tidying: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Waits for the last run's tidying: its last commits copied back into the cache file
+    /// and the write-ahead log removed. A run returns as soon as everything it fetched is
+    /// committed and seen by other connections; this follows in the background (tens of
+    /// milliseconds), and the next run, or dropping the syncer, waits for it.
+    pub async fn tidied(&self) {
+        let tidying = self
+            .tidying
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(tidying) = tidying {
+            tidying.done().await;
         }
     }
 
@@ -237,6 +256,7 @@ impl Syncer {
         &self,
         progress: Option<mpsc::UnboundedSender<SyncProgress>>,
     ) -> Result<SyncReport, SyncError> {
+        self.tidied().await;
         let started = Instant::now();
         let as_of = self.clock.now();
         let mut store = Store::open(&self.db, &self.key)?;
@@ -273,7 +293,8 @@ impl Syncer {
         if recorded.is_err() {
             tracing::warn!("could not record the sync outcome in the cache");
         }
-        run.writer.finish().await;
+        let tidying = run.writer.finish().await;
+        *self.tidying.lock().unwrap_or_else(|p| p.into_inner()) = Some(tidying);
         Ok(SyncReport {
             kinds: result?,
             elapsed_ms: started.elapsed().as_millis() as u64,

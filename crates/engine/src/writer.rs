@@ -129,13 +129,14 @@ impl Writer {
     }
 
     /// Waits, off the async threads, for the writer to run every job queued and close its
-    /// connection, and for the checkpointer to copy the last commits back and close its
-    /// own (which tidies the write-ahead log away), so a sync that has returned has left
-    /// the cache file as it will stay. Dropped instead, the two do the same on their own;
-    /// but a process that ends meanwhile runs SQLCipher's exit handler, which frees what
-    /// they are still using (a test that dropped its writer crashed now and then as it
-    /// ended), so whatever is about to end the process finishes its writer first.
-    pub(crate) async fn finish(self) {
+    /// connection: everything it was given is then committed, and other connections see
+    /// it. What is left is the checkpointer's tidying (see `Tidying`), returned to be waited
+    /// for when it suits. Dropped instead of finished, the two threads do the same on their
+    /// own; but a process that ends meanwhile runs SQLCipher's exit handler, which frees
+    /// what they are still using (a test that dropped its writer crashed now and then as it
+    /// ended), so whatever is about to end the process finishes its writer first, and
+    /// waits for its tidying.
+    pub(crate) async fn finish(self) -> Tidying {
         let Self {
             jobs,
             thread,
@@ -144,11 +145,8 @@ impl Writer {
         drop(jobs);
         // A writer that panicked has already failed every job waiting on it; either way
         // its end wakes the checkpointer for the last time.
-        let _ = tokio::task::spawn_blocking(move || {
-            let _ = thread.join();
-            checkpointer.join()
-        })
-        .await;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        Tidying(Some(checkpointer))
     }
 
     /// Queues `f` to run alone with the store; its result arrives on the returned receiver.
@@ -209,6 +207,28 @@ impl Writer {
                     .map_err(|_| WriterGone)?
                     .map_err(|_| WriterGone)
             }
+        }
+    }
+}
+
+/// The checkpointer's last work once the writer has gone: copying the last commits back
+/// into the cache file, flushing it to disk, and closing its connection, which as the last
+/// one removes the write-ahead log (tens of milliseconds after a large sync, most of it the
+/// flush and the removal). It changes nothing any connection sees: the commits are already
+/// in the log, read from there until copied. Dropping it waits for it.
+pub(crate) struct Tidying(Option<std::thread::JoinHandle<()>>);
+
+impl Tidying {
+    /// Waits for it off the async threads.
+    pub(crate) async fn done(self) {
+        let _ = tokio::task::spawn_blocking(move || drop(self)).await;
+    }
+}
+
+impl Drop for Tidying {
+    fn drop(&mut self) {
+        if let Some(thread) = self.0.take() {
+            let _ = thread.join();
         }
     }
 }
@@ -424,7 +444,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn finish_returns_once_every_job_has_run_and_the_connection_is_closed() {
+    async fn finish_returns_once_every_job_has_run_and_its_tidying_removes_the_log() {
         let dir = tempfile::tempdir().unwrap();
         let writer = writer(&dir);
         let page = writer.submit_in_transaction(set("page")).await.unwrap();
@@ -438,14 +458,17 @@ mod tests {
             })
             .await
             .unwrap();
-        writer.finish().await;
+        let tidying = writer.finish().await;
         page.await.unwrap().unwrap();
-        // Both connections are closed: the last to close took the log away.
-        assert!(!dir.path().join("cache.db-wal").exists());
+        // Everything is committed, seen by another connection whether or not the tidying
+        // has ended.
         assert_eq!(
             store(&dir).setting("last").unwrap().as_deref(),
             Some("written")
         );
+        tidying.done().await;
+        // Both connections are closed: the last to close took the log away.
+        assert!(!dir.path().join("cache.db-wal").exists());
     }
 
     #[tokio::test]
