@@ -266,17 +266,7 @@ impl<'a> CacheTx<'a> {
 
     /// Inserts or replaces a resource (matched by kind and upstream id).
     pub fn upsert_resource(&self, r: &CachedResource, synced_at: DateTime<Utc>) -> Result<()> {
-        self.upsert_compressed(r, &CompressedJson::of(r)?, synced_at)
-    }
-
-    /// `upsert_resource`, with `r`'s raw JSON already compressed (`CompressedJson::of(r)`).
-    pub fn upsert_compressed(
-        &self,
-        r: &CachedResource,
-        raw: &CompressedJson,
-        synced_at: DateTime<Utc>,
-    ) -> Result<()> {
-        self.upserts(synced_at).upsert(r, raw)
+        self.upserts(synced_at).upsert(r, &CompressedJson::of(r)?)
     }
 
     /// Writes many resources, all synced at `synced_at` (a page, a batch): see `Upserts`.

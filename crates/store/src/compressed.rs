@@ -53,7 +53,7 @@ fn dictionary(kind: ResourceKind) -> &'static [u8] {
     }
 }
 
-/// A resource's raw JSON compressed, ready to be stored (`CacheTx::upsert_compressed`).
+/// A resource's raw JSON compressed, ready to be stored (`Upserts::upsert`).
 /// Made before the write, e.g. while the next page downloads, so the cache's single writer
 /// does not also compress.
 pub struct CompressedJson(pub(crate) Vec<u8>);
