@@ -79,8 +79,22 @@ fn opt_ts(t: &Option<DateTime<Utc>>) -> Column<'static> {
     t.map_or(NULL, |t| owned(ts(t)))
 }
 
-/// The indexed columns of a resource, named as in the schema.
-fn indexed_columns(kind: ResourceKind, ix: &Indexed) -> Vec<(&'static str, Column<'_>)> {
+/// A patient's family and given names folded as a search folds what is typed: the
+/// `family_norm` and `given_norm` columns, and what the name index holds (schema 8).
+fn folded_names(ix: &Indexed) -> Option<(String, String)> {
+    match ix {
+        Indexed::Patient(p) => Some((fold_name(&p.family), fold_name(&p.given))),
+        _ => None,
+    }
+}
+
+/// The indexed columns of a resource, named as in the schema; `folded` is
+/// `folded_names(ix)`.
+fn indexed_columns<'c>(
+    kind: ResourceKind,
+    ix: &'c Indexed,
+    folded: Option<&'c (String, String)>,
+) -> Vec<(&'static str, Column<'c>)> {
     match ix {
         Indexed::Patient(p) => vec![
             (
@@ -90,8 +104,11 @@ fn indexed_columns(kind: ResourceKind, ix: &Indexed) -> Vec<(&'static str, Colum
             ("title", opt(&p.title)),
             ("family", text(&p.family)),
             ("given", text(&p.given)),
-            ("family_norm", owned(fold_name(&p.family))),
-            ("given_norm", owned(fold_name(&p.given))),
+            (
+                "family_norm",
+                folded.map_or(NULL, |(family, _)| text(family)),
+            ),
+            ("given_norm", folded.map_or(NULL, |(_, given)| text(given))),
             (
                 "birth_date",
                 p.birth_date.map_or(NULL, |d| owned(d.to_string())),
@@ -213,7 +230,8 @@ pub struct Upserts<'t, 'a> {
 impl Upserts<'_, '_> {
     /// Writes `r`, its raw JSON already compressed (`CompressedJson::of(r)`).
     pub fn upsert(&mut self, r: &CachedResource, raw: &CompressedJson) -> Result<()> {
-        let cols = indexed_columns(r.kind, &r.indexed);
+        let folded = folded_names(&r.indexed);
+        let cols = indexed_columns(r.kind, &r.indexed, folded.as_ref());
         let statement = match &mut self.statement {
             Some((kind, statement)) if *kind == r.kind => statement,
             other => {
@@ -236,8 +254,7 @@ impl Upserts<'_, '_> {
         .collect();
         let before = self.cache.indexed_names(r.kind, &r.id)?;
         statement.execute(values.as_slice())?;
-        if let Indexed::Patient(p) = &r.indexed {
-            let (family, given) = (fold_name(&p.family), fold_name(&p.given));
+        if let Some((family, given)) = folded {
             let unchanged = before.as_ref().is_some_and(|(_, was_family, was_given)| {
                 *was_family == family && *was_given == given
             });
